@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up .venv (runtime only) and run the course's experiments: figures, metrics.json and report.md in results/.
+# Extra args go to `effseq reproduce` (see `effseq reproduce --help`; e.g. --device cuda, --only scan_speed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+export MPLBACKEND=Agg
+.venv/bin/effseq reproduce "$@"
