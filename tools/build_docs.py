@@ -61,13 +61,15 @@ def translate(nb: dict, links: dict) -> dict:
             if d.get('include') == 'false': continue
             if d.get('output') == 'asis':  # Quarto pastes the markdown output into the page: show_doc entries
                 md = '\n\n'.join(''.join(o['data']['text/markdown']) for o in outs if 'text/markdown' in o.get('data', {}))
-                cells.append(md_cell(fix_markdown(re.sub(r'^\s*---\s*\n', '', md), links)))  # no leading rule
+                md = fix_markdown(re.sub(r'^\s*---\s*\n', '', md), links)  # no leading rule: headings separate
+                cells.append(md_cell(re.sub(r'^(\[source\]\(\S+\))$', r'\1{.source-link}', md, flags=re.M)))
                 continue
             tags = c.setdefault('metadata', {}).setdefault('tags', [])
             if d.get('echo') == 'false': tags.append('remove-input')
             if d.get('output') == 'false': tags.append('remove-output')
             c['outputs'] = outs
             cells.append(c)
+    for i, c in enumerate(cells): c.setdefault('id', f'cell-{i}')  # nbformat 4.5 wants cell ids
     nb['cells'] = cells
     nb['metadata'].pop('widgets', None)  # saved widget state would make myst-nb load widget JS
     return nb
