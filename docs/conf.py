@@ -13,6 +13,7 @@ version = release = _cfg['version']
 extensions = ['myst_nb', 'mathjax_offline']  # mathjax_offline: sphinx-mathjax-offline, see docs/_ext
 root_doc = 'index'
 exclude_patterns = ['**/.*', '**/.ipynb_checkpoints']  # the source dir (docs/_proc) holds only processed notebooks
+suppress_warnings = ['myst.header']  # show_doc entries are always H3, also right under a chapter's H1 title
 
 # Notebooks: never execute, show the outputs saved in them; no widget JS from a CDN (widget outputs are dropped).
 nb_execution_mode = 'off'
