@@ -1,0 +1,43 @@
+"""Run the selective-scan GPU suite of nbs/04a_triton_scan.ipynb and save it as JSON (needs a CUDA GPU).
+
+    python tools/gpu_scan_suite.py --out nbs/data/selective_scan_gpu.json
+
+Correctness sweeps run in one process per dtype (Triton compiles in parallel); the long-sequence, compile/AMP tests
+and the benchmark then run alone on the GPU. mamba_ssm's CUDA extension is compared when `import selective_scan_cuda`
+works (build it locally; it is never vendored)."""
+import argparse, json, os, subprocess, sys, tempfile
+import torch
+
+def _official():
+    try:
+        import selective_scan_cuda
+        return selective_scan_cuda
+    except ImportError:
+        return None
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--out', required=True)
+    p.add_argument('--sweep-dtype', help=argparse.SUPPRESS)     # internal: one dtype's sweep, JSON to --out
+    a = p.parse_args()
+    from effseq.triton_scan import gpu_test_sweep, gpu_long_tests, gpu_compile_amp_test, benchmark_scan
+    import triton
+    if a.sweep_dtype:
+        rows = gpu_test_sweep(dtypes=(getattr(torch, a.sweep_dtype),), official=_official())
+        open(a.out, 'w').write(json.dumps(rows, default=str)); return
+    tmp = tempfile.mkdtemp()
+    procs = {dt: subprocess.Popen([sys.executable, __file__, '--out', f'{tmp}/{dt}.json', '--sweep-dtype', dt])
+             for dt in ('float32', 'float16', 'bfloat16')}
+    if any(pr.wait() for pr in procs.values()): sys.exit('a sweep process failed')
+    sweep = [r for dt in procs for r in json.load(open(f'{tmp}/{dt}.json'))]
+    print(f"sweep: {sum(r['ok'] for r in sweep)} of {len(sweep)} within tolerance", flush=True)
+    result = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__, triton=triton.__version__,
+                  official='compared' if _official() else 'not importable', sweep=sweep)
+    result['long'] = gpu_long_tests(); print(result['long'], flush=True)
+    result['compile_amp'] = gpu_compile_amp_test(); print(result['compile_amp'], flush=True)
+    result['bench'] = benchmark_scan(official=_official())
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    open(a.out, 'w').write(json.dumps(result, indent=1, default=str))
+    if not all(r['ok'] for r in sweep): sys.exit('some sweep cases are outside tolerance')
+
+if __name__ == '__main__': main()
