@@ -7,8 +7,8 @@ __all__ = ['INTERPRET', 'SWEEP_TOL', 'PERF_SHAPES', 'scan_traffic_bytes', 'exp_f
            'scan_fwd_triton', 'scan_bwd_triton', 'state_update_triton', 'selective_scan_fn', 'selective_state_update',
            'gpu_test_sweep', 'gpu_long_tests', 'gpu_compile_amp_test', 'benchmark_scan', 'benchmark_table']
 
-# %% ../nbs/04a_triton_scan.ipynb #09c330ec
-import math, os, types
+# %% ../nbs/04a_triton_scan.ipynb #6a549de0
+import itertools, math, os, types
 from typing import Optional
 import torch
 from .core import *
@@ -24,7 +24,7 @@ except ImportError:  # no triton wheel for this platform: the kernels below are 
     tl = types.SimpleNamespace(constexpr=None)
 INTERPRET = os.environ.get('TRITON_INTERPRET', '0') == '1'
 
-# %% ../nbs/04a_triton_scan.ipynb #f89f7ee4
+# %% ../nbs/04a_triton_scan.ipynb #b5169596
 def scan_traffic_bytes(b, D, L, N, G=1, itemsize=4, z=True, backward=False) -> int:
     "Minimal HBM bytes of a fused selective scan (forward, or backward) with B and C of shape (b, G, N, L)."
     E, S = b * D * L, b * G * N * L
@@ -34,7 +34,7 @@ def exp_floor_seconds(b, D, L, N, exp_per_s: float = 3.9e12) -> float:
     "Time to evaluate one exponential per (b, d, l, n) at `exp_per_s` (an H100/H200 does about 3.9e12 per second)."
     return b * D * L * N / exp_per_s
 
-# %% ../nbs/04a_triton_scan.ipynb #ef41d4da
+# %% ../nbs/04a_triton_scan.ipynb #75d70a39
 @triton.jit
 def _combine(a1, b1, a2, b2):
     "The scan operator of chapter 03: apply (a1, b1), then (a2, b2)."
@@ -69,7 +69,7 @@ def _load_bc(ptr, offs_d, offs_n, offs_l, mask_d, mask_n, mask_l, s_1, s_n, s_l,
                     mask=mask_n[:, None] & mask_l[None, :], other=0.0).to(tl.float32)
         return t[None, :, :]
 
-# %% ../nbs/04a_triton_scan.ipynb #d936538c
+# %% ../nbs/04a_triton_scan.ipynb #652cf08c
 @triton.jit
 def _fwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
                 segh_ptr, segs_ptr, y_ptr, hlast_ptr, tiles_ptr,
@@ -136,7 +136,7 @@ def _fwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_pt
     elif pid_s == n_seg - 1:
         tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
 
-# %% ../nbs/04a_triton_scan.ipynb #b3f15507
+# %% ../nbs/04a_triton_scan.ipynb #005ac225
 @triton.jit
 def _fwd_seq_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
                     segh_ptr, segs_ptr, y_ptr, hlast_ptr, tiles_ptr,
@@ -212,7 +212,7 @@ def _fwd_seq_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h
     elif pid_s == n_seg - 1:
         tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
 
-# %% ../nbs/04a_triton_scan.ipynb #ebc0e038
+# %% ../nbs/04a_triton_scan.ipynb #37cfb902
 def _next_pow2(x): return 1 << max(0, (int(x) - 1).bit_length())
 
 def _num_sms(device) -> int:
@@ -245,7 +245,7 @@ def _bc_strides(X):
     if X.dim() == 3: return X.stride(0), 0, X.stride(1), X.stride(2), 1, False
     return X.stride(0), X.stride(1), X.stride(2), X.stride(3), X.shape[1], False
 
-# %% ../nbs/04a_triton_scan.ipynb #62a5b491
+# %% ../nbs/04a_triton_scan.ipynb #98886e20
 def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, initial_state=None,
                     store_tiles=False, config: ScanConfig | None = None):
     "Launch the forward kernel: y (b, D, L) in u's dtype, the last state (b, D, N) fp32, tile states or None."
@@ -275,7 +275,7 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     kernel[grid](*args, SEG_PASS=False, STORE_TILES=store_tiles, **flags)
     return y, hlast, (tiles if store_tiles else None)
 
-# %% ../nbs/04a_triton_scan.ipynb #02caa5ec
+# %% ../nbs/04a_triton_scan.ipynb #7e47c5a5
 @triton.jit
 def _bwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, tiles_ptr, dout_ptr, dhl_ptr,
                 segg_ptr, segs_ptr, du_ptr, ddt_ptr, dz_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr, ddtb_ptr, dh0_ptr,
@@ -399,7 +399,7 @@ def _bwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, tiles
         tl.store(dD_ptr + base, dD_acc, mask=mask_d)
         tl.store(ddtb_ptr + base, dtb_acc, mask=mask_d)
 
-# %% ../nbs/04a_triton_scan.ipynb #0cd5fed2
+# %% ../nbs/04a_triton_scan.ipynb #932b08db
 def _sum_bc_grad(part, X, b, G, n_dblk):
     "Sum per-program partial gradients of B or C into X's shape (a fixed-order sum, no atomics)."
     if X.dim() == 2: return part.sum((0, 1)).to(X.dtype)                      # (b, n_seg, D, N) -> (D, N)
@@ -446,7 +446,7 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
             dtbp.sum((0, 1)).to(delta_bias.dtype) if delta_bias is not None else None,
             dh0.to(initial_state.dtype) if initial_state is not None else None)
 
-# %% ../nbs/04a_triton_scan.ipynb #061386a7
+# %% ../nbs/04a_triton_scan.ipynb #6a2456d6
 @triton.jit
 def _state_update_kernel(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, out_ptr,
                          DIM, N, ch_per_group, s_sb, s_sd, s_sn, s_xb, s_xd, s_tb, s_td, s_ad, s_an,
@@ -495,7 +495,7 @@ def state_update_triton(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_
         BD=BD, BN=BN)
     return out
 
-# %% ../nbs/04a_triton_scan.ipynb #08efd1b2
+# %% ../nbs/04a_triton_scan.ipynb #97efd574
 _EMPTY = lambda ref: ref.new_empty(0)
 
 @torch.library.custom_op('effseq::selective_scan_fwd', mutates_args=())
@@ -533,7 +533,7 @@ def _scan_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch
 
 @_scan_bwd_op.register_fake
 def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast):
-    like = lambda X: torch.empty_like(X) if X is not None else u.new_empty(0)
+    like = lambda X: u.new_empty(X.shape, dtype=X.dtype) if X is not None else u.new_empty(0)   # contiguous, as the kernel's
     return [like(u), like(delta), like(A), like(B), like(C), like(D), like(z), like(delta_bias), like(initial_state)]
 
 def _setup(ctx, inputs, output):
@@ -553,7 +553,7 @@ def _backward(ctx, dy, dlast, dtiles):
 
 torch.library.register_autograd('effseq::selective_scan_fwd', _backward, setup_context=_setup)
 
-# %% ../nbs/04a_triton_scan.ipynb #450dadaf
+# %% ../nbs/04a_triton_scan.ipynb #922d02a1
 def _pick_backend(backend, device) -> str:
     check_choice(backend, 'backend', (None, 'triton', 'torch', 'ref'))
     if backend is not None: return backend
@@ -580,7 +580,7 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, 
         return state_update_triton(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
     return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
 
-# %% ../nbs/04a_triton_scan.ipynb #aa68868d
+# %% ../nbs/04a_triton_scan.ipynb #1103710e
 SWEEP_TOL = {torch.float32: (6e-4, 2e-3), torch.float16: (3e-3, 5e-3), torch.bfloat16: (3e-2, 5e-2)}
 
 def _sweep_cases():
@@ -598,7 +598,9 @@ def gpu_test_sweep(device='cuda', dtypes=(torch.float32, torch.float16, torch.bf
         a = make_scan_inputs(**c, dtype=dtype, device=device, seed=len(rows))
         b, D, L, N = c['b'], c['D'], c['L'], c['N']
         g = torch.Generator(device).manual_seed(1)
-        dout = torch.randn(b, D, L, device=device, generator=g)
+        # upstream gradients representable in the output dtype: the kernel receives dy rounded to y's dtype, so the
+        # reference must get the same numbers (otherwise sums such as dD measure the rounding of dout, not the kernel)
+        dout = torch.randn(b, D, L, device=device, generator=g).to(dtype).float()
         dlast = torch.randn(b, D, N, device=device, generator=g)
         a64 = {k: (v.double() if isinstance(v, torch.Tensor) else v) for k, v in a.items()}
         ref = scan_grads(selective_scan_torch, a64, dout.double(), dlast.double())
@@ -606,12 +608,17 @@ def gpu_test_sweep(device='cuda', dtypes=(torch.float32, torch.float16, torch.bf
         got = scan_grads(lambda **k: selective_scan_fn(**k, backend='triton'), a, dout, dlast)
         y, h = selective_scan_fn(**a, return_last_state=True, backend='triton')
         rtol, atol = SWEEP_TOL[dtype]
-        errs, ok = {}, True
+        errs, ok, failed = {}, True, []
         for name, x, r, k in [('y', y, y_ref, 1), ('last', h, h_ref, 1)] + [(f'd{n}', got[n], ref[n], 2) for n in got]:
             bad = ~torch.isclose(x.double(), r.to(x.dtype).double(), rtol=k * rtol, atol=k * atol)
-            errs[name] = close_report(x, r)['max_abs']; ok &= not bad.any().item()
+            errs[name] = close_report(x, r)['max_abs']
+            if bad.any():
+                i = bad.flatten().nonzero()[0].item()
+                failed.append(f"{name}: {bad.sum().item()} elements, e.g. {x.flatten()[i].item():.4g} vs {r.flatten()[i].item():.4g} "
+                              f"at flat index {i}")
+        ok = not failed
         row = dict(dtype=str(dtype).replace('torch.', ''), **{k: c[k] for k in ('D', 'N', 'L', 'B_kind')},
-                   options='all' if c['with_D'] else 'none', ok=ok, max_abs_err=errs)
+                   options='all' if c['with_D'] else 'none', ok=ok, max_abs_err=errs, failed=failed)
         if official is not None and c['B_kind'] != 'const' and not c['with_h0'] is False:
             row['vs_official_y'] = _official_diff(official, a)
         rows.append(row)
@@ -626,7 +633,7 @@ def _official_diff(ssc, a) -> float:
     ours = selective_scan_fn(**{**a, 'initial_state': None}, backend='triton')
     return close_report(ours, rest[0] if rest else out)['max_abs']
 
-# %% ../nbs/04a_triton_scan.ipynb #eb7d2109
+# %% ../nbs/04a_triton_scan.ipynb #af699fbc
 def gpu_long_tests(device='cuda') -> dict:
     "L = 2^20 against float64, and 64-bit offsets at b*D*L = 2^31."
     out = {}
@@ -647,29 +654,33 @@ def gpu_long_tests(device='cuda') -> dict:
     out['b*D*L=2^31: last channels max rel err'] = ((y[:, sl].double() - y_ref).abs().max() / y_ref.abs().max()).item()
     return out
 
-# %% ../nbs/04a_triton_scan.ipynb #801e306c
+# %% ../nbs/04a_triton_scan.ipynb #c9e02c4a
 def gpu_compile_amp_test(device='cuda') -> dict:
     "One step of a tiny layer under bf16 autocast, eager vs torch.compile(fullgraph=True): loss and grad differences."
     torch.manual_seed(0)
     D, N, L = 64, 16, 256
-    lin = torch.nn.Linear(D, 2 * D + 2 * N, device=device)
-    A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(D, 1).requires_grad_()
-    def layer(x):                                                   # x (b, L, D)
-        p = lin(x).transpose(1, 2)                                  # (b, 2D + 2N, L)
-        u, dt, B, C = p.split([D, D, N, N], 1)
-        return selective_scan_fn(u, dt, A, B, C, delta_softplus=True).float().square().mean()
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(D, 2 * D + 2 * N)
+            self.A = torch.nn.Parameter(-torch.arange(1, N + 1, dtype=torch.float32).repeat(D, 1))
+        def forward(self, x):                                       # x (b, L, D)
+            p = self.lin(x).transpose(1, 2)                         # (b, 2D + 2N, L)
+            u, dt, B, C = p.split([D, D, N, N], 1)
+            return selective_scan_fn(u, dt, self.A, B, C, delta_softplus=True).float().square().mean()
+    m = Layer().to(device)
     x = torch.randn(2, L, D, device=device)
     res = {}
-    for name, f in (('eager', layer), ('compiled', torch.compile(layer, fullgraph=True))):
-        lin.zero_grad(); A.grad = None
+    for name, f in (('eager', m), ('compiled', torch.compile(m, fullgraph=True))):
+        m.zero_grad()
         with torch.autocast('cuda', dtype=torch.bfloat16): loss = f(x)
         loss.backward()
-        res[name] = (loss.item(), lin.weight.grad.clone(), A.grad.clone())
+        res[name] = (loss.item(), m.lin.weight.grad.clone(), m.A.grad.clone())
     return {'loss eager': res['eager'][0], 'loss compiled': res['compiled'][0],
             'max grad diff (weight)': (res['eager'][1] - res['compiled'][1]).abs().max().item(),
             'max grad diff (A)': (res['eager'][2] - res['compiled'][2]).abs().max().item()}
 
-# %% ../nbs/04a_triton_scan.ipynb #c0b8a90b
+# %% ../nbs/04a_triton_scan.ipynb #176d14f7
 PERF_SHAPES = ((8, 1536, 16, 2048), (8, 1536, 16, 8192), (8, 2048, 16, 2048), (1, 1024, 16, 65536))
 
 def _bench_inputs(b, D, N, L, dtype, device):

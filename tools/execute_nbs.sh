@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-run notebooks top to bottom and save their outputs (figures, tables, printed numbers) in place, then clean them.
 # The documentation site shows these saved outputs. Usage: bash tools/execute_nbs.sh [nbs/01_ssm.ipynb ...]
-# (default: every chapter). Notebooks with `#| gpu` cells must be executed on a machine with a GPU.
+# (default: every chapter). `#| gpu` cells guard themselves with torch.cuda.is_available(), so a CPU run skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh dev

@@ -18,6 +18,7 @@ def _official():
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--out', required=True)
+    p.add_argument('--reuse', help='take the sweep and long-sequence results from this earlier JSON instead of rerunning them')
     p.add_argument('--sweep-dtype', help=argparse.SUPPRESS)     # internal: one dtype's sweep, JSON to --out
     a = p.parse_args()
     from effseq.triton_scan import gpu_test_sweep, gpu_long_tests, gpu_compile_amp_test, benchmark_scan
@@ -25,19 +26,32 @@ def main():
     if a.sweep_dtype:
         rows = gpu_test_sweep(dtypes=(getattr(torch, a.sweep_dtype),), official=_official())
         open(a.out, 'w').write(json.dumps(rows, default=str)); return
+    if a.reuse:
+        result = json.load(open(a.reuse)); sweep = result['sweep']
+        save = lambda: open(a.out, 'w').write(json.dumps(result, indent=1, default=str))
+    else:
+        result, sweep, save = _sweep_and_long(a)
+    result['compile_amp'] = gpu_compile_amp_test(); print(result['compile_amp'], flush=True); save()
+    result['bench'] = benchmark_scan(official=_official())
+    save()
+    if not all(r['ok'] for r in sweep): sys.exit('some sweep cases are outside tolerance')
+
+def _sweep_and_long(a):
+    from effseq.triton_scan import gpu_long_tests
+    import triton
     tmp = tempfile.mkdtemp()
     procs = {dt: subprocess.Popen([sys.executable, __file__, '--out', f'{tmp}/{dt}.json', '--sweep-dtype', dt])
              for dt in ('float32', 'float16', 'bfloat16')}
     if any(pr.wait() for pr in procs.values()): sys.exit('a sweep process failed')
     sweep = [r for dt in procs for r in json.load(open(f'{tmp}/{dt}.json'))]
     print(f"sweep: {sum(r['ok'] for r in sweep)} of {len(sweep)} within tolerance", flush=True)
+    for r in sweep:
+        if not r['ok']: print('outside tolerance:', r, flush=True)
     result = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__, triton=triton.__version__,
                   official='compared' if _official() else 'not importable', sweep=sweep)
-    result['long'] = gpu_long_tests(); print(result['long'], flush=True)
-    result['compile_amp'] = gpu_compile_amp_test(); print(result['compile_amp'], flush=True)
-    result['bench'] = benchmark_scan(official=_official())
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    open(a.out, 'w').write(json.dumps(result, indent=1, default=str))
-    if not all(r['ok'] for r in sweep): sys.exit('some sweep cases are outside tolerance')
+    save = lambda: open(a.out, 'w').write(json.dumps(result, indent=1, default=str))
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True); save()
+    result['long'] = gpu_long_tests(); print(result['long'], flush=True); save()
+    return result, sweep, save
 
 if __name__ == '__main__': main()
