@@ -72,7 +72,7 @@ def _ac_forward(self, hidden_states, inference_params=None):
     _check_hidden(hidden_states, self.d_model)
     if inference_params is not None: return self._forward_cached(hidden_states, inference_params)
     b, L, _ = hidden_states.shape
-    x, xc, z, y_f, _ = self._fast(hidden_states)
+    xc, z, y_f, _ = self._fast(hidden_states)
     g, s = self.gate_scores(xc, y_f)
     fired = self.fire_mask(g)                                                          # (b, L) bool
     self.update_rate = fired.float().mean().detach()
@@ -102,9 +102,7 @@ AdaptiveMamba.forward = _ac_forward
 def ac_mamba_literal(m: AdaptiveMamba, hidden_states: torch.Tensor) -> torch.Tensor:
     "AC-Mamba, token by token, as the seed's equations read (the reference for `AdaptiveMamba`)."
     b, L, _ = hidden_states.shape
-    x, z = m.in_proj(hidden_states).mT.chunk(2, dim=1)
-    xc = F.silu(m.conv1d(x)[..., :L])
-    dt, B, C = m._ssm_inputs(xc.mT)
+    xc, z, dt, B, C = m._inputs(hidden_states)                                          # per-token maps, (b, ., L)
     A, A_s = -torch.exp(m.A_log.float()), -torch.exp(m.A_s_log.float())
     ct = torch.promote_types(xc.dtype, torch.float32)
     h_f = xc.new_zeros(b, m.d_inner, m.d_state, dtype=ct); h_s = xc.new_zeros(b, m.d_inner, m.d_state_slow, dtype=ct)
@@ -139,14 +137,7 @@ def _ac_allocate(self, batch_size, max_seqlen, dtype=None):
 def _ac_step(self, hidden_states, cache):
     "Decode one token (b, 1, d_model), updating `cache` in place."
     conv_state, ssm_state, slow_state, wsum, y_slow, y_prev, since = cache
-    x, z = self.in_proj(hidden_states[:, 0]).chunk(2, dim=-1)
-    conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1)); conv_state[:, :, -1] = x
-    xc = (conv_state * self.conv1d.weight[:, 0]).sum(-1)
-    if self.conv1d.bias is not None: xc = xc + self.conv1d.bias
-    xc = F.silu(xc)
-    dt, B, C = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-    y_f = selective_state_update(ssm_state, xc, F.linear(dt, self.dt_proj.weight), -torch.exp(self.A_log.float()), B, C,
-                                 self.D.float(), dt_bias=self.dt_proj.bias.float(), dt_softplus=True, backend=self.backend)
+    xc, z, y_f = self._fast_step(hidden_states, conv_state, ssm_state)
     tau = torch.sigmoid(self.tau_logit)
     g = torch.sigmoid(self.gate(torch.cat([y_prev.to(xc.dtype), xc], 1).to(self.gate.weight.dtype))[:, 0])
     since += 1; wsum += xc.to(wsum.dtype)
@@ -186,7 +177,7 @@ def ac_cost_experiment(b=2, d_model=64, L=512, rates=(0.03125, 0.125, 0.5, 1.0),
         rows, ratios = [['Mamba', '-', f'{t_m*1e3:.1f}', '1.00x'], ['MS-Mamba k=8', '0.125', f'{t_ms*1e3:.1f}', f'{t_ms/t_m:.2f}x']], {}
         for r in rates:
             ac = AdaptiveMamba(d_model, target_rate=r, device=device); ac.load_state_dict(mamba.state_dict(), strict=False)
-            _, xc, _, y_f, _ = ac._fast(x)
+            xc, _, y_f, _ = ac._fast(x)
             g, _ = ac.gate_scores(xc, y_f)                                                  # set tau at the rate's quantile
             ac.tau_logit.data.fill_(torch.logit(torch.quantile(g.float().flatten(), 1 - r).clamp(1e-6, 1 - 1e-6)).item() - 1e-6)
             t = time_fn(lambda: ac(x), repeat=5); ratios[r] = t / t_m

@@ -39,16 +39,20 @@ class MultiScaleMamba(Mamba):
         self.D_s = nn.Parameter(torch.zeros(self.d_inner, device=device))
         self.slow_updates = 0   # slow updates in the last forward, per sequence (a count, for the experiments)
 
-    def _fast(self, hidden_states):
-        "The fast channel on a whole sequence: conv output x, gate z, fast output y_f (b, d_inner, L each) and last state."
+    def _inputs(self, hidden_states):
+        "Per-token (non-recurrent) maps: conv output xc, gate z (b, d_inner, L), delta before bias, B and C."
         L = hidden_states.shape[1]
         x, z = self.in_proj(hidden_states).mT.chunk(2, dim=1)                          # (b, d_inner, L)
         xc = F.silu(self.conv1d(x)[..., :L])
-        dt, B, C = self._ssm_inputs(xc.mT)
+        return (xc, z, *self._ssm_inputs(xc.mT))
+
+    def _fast(self, hidden_states):
+        "The fast channel on a whole sequence: conv output xc, gate z, fast output y_f (b, d_inner, L each) and last state."
+        xc, z, dt, B, C = self._inputs(hidden_states)
         A = -torch.exp(self.A_log.float())
         y_f, h_f = selective_scan_fn(xc, dt, A, B, C, self.D.float(), delta_bias=self.dt_proj.bias.float(),
                                      delta_softplus=True, return_last_state=True, backend=self.backend)
-        return x, xc, z, y_f, h_f
+        return xc, z, y_f, h_f
 
     def _slow_params(self, s):
         "Slow channel parameters from the conditioning s (b, J, d_inner): delta (b, d_inner, J), B_s, C_s (b, N_s, J)."
@@ -70,7 +74,7 @@ def _ms_forward(self, hidden_states, inference_params=None):
     _check_hidden(hidden_states, self.d_model)
     if inference_params is not None: return self._forward_cached(hidden_states, inference_params)
     b, L, _ = hidden_states.shape
-    x, xc, z, y_f, _ = self._fast(hidden_states)
+    xc, z, y_f, _ = self._fast(hidden_states)
     J, k = L // self.k, self.k
     self.slow_updates = J
     if J > 0:
@@ -94,9 +98,7 @@ def ssm_step(h, x, dt, A, B, C, D, dt_bias):
 def ms_mamba_literal(m: MultiScaleMamba, hidden_states: torch.Tensor) -> torch.Tensor:
     "MS-Mamba, token by token, as the seed's equations read (the reference for `MultiScaleMamba`)."
     b, L, _ = hidden_states.shape
-    x, z = m.in_proj(hidden_states).mT.chunk(2, dim=1)
-    xc = F.silu(m.conv1d(x)[..., :L])                                                  # (b, d_inner, L)
-    dt, B, C = m._ssm_inputs(xc.mT)
+    xc, z, dt, B, C = m._inputs(hidden_states)                                          # per-token maps, (b, ., L)
     A, A_s = -torch.exp(m.A_log.float()), -torch.exp(m.A_s_log.float())
     ct = torch.promote_types(xc.dtype, torch.float32)                                 # float32, or float64 in tests
     h_f = xc.new_zeros(b, m.d_inner, m.d_state, dtype=ct)
@@ -122,9 +124,8 @@ def _ms_allocate(self, batch_size, max_seqlen, dtype=None):
     z = lambda *s: torch.zeros(batch_size, *s, device=ssm.device, dtype=ct)
     return conv, ssm, z(self.d_inner, self.d_state_slow), z(self.d_inner), z(self.d_inner), torch.zeros(1, dtype=torch.long, device=ssm.device)
 
-def _ms_step(self, hidden_states, cache):
-    "Decode one token (b, 1, d_model) with `cache` from `allocate_inference_cache`, updated in place."
-    conv_state, ssm_state, slow_state, block_sum, y_slow, count = cache
+def _fast_step(self, hidden_states, conv_state, ssm_state):
+    "The fast channel for one token (b, 1, d_model): conv output xc, gate z and fast output y_f (b, d_inner); states in place."
     x, z = self.in_proj(hidden_states[:, 0]).chunk(2, dim=-1)
     conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1)); conv_state[:, :, -1] = x
     xc = (conv_state * self.conv1d.weight[:, 0]).sum(-1)
@@ -133,6 +134,12 @@ def _ms_step(self, hidden_states, cache):
     dt, B, C = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
     y_f = selective_state_update(ssm_state, xc, F.linear(dt, self.dt_proj.weight), -torch.exp(self.A_log.float()), B, C,
                                  self.D.float(), dt_bias=self.dt_proj.bias.float(), dt_softplus=True, backend=self.backend)
+    return xc, z, y_f
+
+def _ms_step(self, hidden_states, cache):
+    "Decode one token (b, 1, d_model) with `cache` from `allocate_inference_cache`, updated in place."
+    conv_state, ssm_state, slow_state, block_sum, y_slow, count = cache
+    xc, z, y_f = self._fast_step(hidden_states, conv_state, ssm_state)
     block_sum += xc.to(block_sum.dtype); count += 1
     if count.item() % self.k == 0:                                                      # end of a block: slow update
         dts, Bs, Cs = self._slow_params(y_f[:, None, :])
@@ -150,6 +157,7 @@ def _ms_forward_cached(self, hidden_states, inference_params):
     return torch.cat([self.step(hidden_states[:, t:t + 1], d[self.layer_idx]) for t in range(hidden_states.shape[1])], 1)
 
 MultiScaleMamba.allocate_inference_cache = _ms_allocate
+MultiScaleMamba._fast_step = _fast_step
 MultiScaleMamba.step = _ms_step
 MultiScaleMamba._forward_cached = _ms_forward_cached
 
@@ -181,7 +189,7 @@ def ms_cost_experiment(b=4, d_model=64, L=1024, ks=(1, 2, 4, 8, 16, 32), device=
         ms.load_state_dict(mamba.state_dict(), strict=False)
         with torch.no_grad(): t = time_fn(lambda: ms(x), repeat=5)
         tb = time_fn(lambda: ms(xg).sum().backward(), repeat=2)
-        _, xc, _, y_f, _ = ms._fast(x)
+        xc, _, y_f, _ = ms._fast(x)
         J = L // k
         def slow_only():
             v = xc[..., :J * k].unflatten(-1, (J, k)).mean(-1); s = y_f[..., k - 1:J * k:k]
