@@ -226,13 +226,22 @@ class ScanConfig(types.SimpleNamespace):
 
 LANE_MAX_N = 16   # the lane kernels keep all N states of a channel in one thread's registers
 
-def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, BD=None, BL=None, num_warps=None, waves=None,
-                stages=None) -> ScanConfig:
+def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=False, BD=None, BL=None, num_warps=None,
+                waves=None, stages=None) -> ScanConfig:
     "Pick the launch parameters for a selective scan of this shape (see the benchmark section for where they come from)."
     sms, BN = _num_sms(device), _next_pow2(N)
-    if kernel is None:   # the forward: 'seq' while there are programs enough to fill the GPU, else 'lane' with segments
+    if kernel is None and not tiles: kernel = 'nloop'   # inference: the state-loop forward
+    if kernel is None:   # a forward that keeps tile states: 'seq' while there are programs enough, else 'lane' with segments
         kernel = 'seq' if b * -(-D // 8) >= 2 * sms or BN > LANE_MAX_N else 'lane'
-    check_choice(kernel, 'kernel', ('seq', 'scan', 'lane'))
+    check_choice(kernel, 'kernel', ('seq', 'scan', 'lane', 'nloop'))
+    if kernel == 'nloop':   # one channel, 1024 steps, 4 warps per program; segments only when programs are few
+        BL, BD = min(_next_pow2(L), BL or 1024), BD or 1
+        while ch_per_group % BD: BD //= 2
+        n_tiles, programs = -(-L // BL), b * -(-D // BD)
+        n_seg = max(1, min(n_tiles, 1 if programs >= 2 * sms else -(-(waves or 4) * sms // programs)))
+        seg_len = -(-n_tiles // n_seg) * BL
+        return ScanConfig(BD=BD, BN=BN, BL=BL, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps or 4,
+                          stages=1, kernel=kernel)
     BL = min(_next_pow2(L), BL or (32 if kernel == 'lane' else 64), max(16, 8192 // BN))  # (BD, BN, BL) within registers
     if BD is None:
         BD = {'seq': 8, 'lane': 32, 'scan': max(1, min(4, 8192 // (BN * BL)))}[kernel]
@@ -254,7 +263,7 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, BD=None,
 def _train_configs(b, D, N, L, ch_per_group, device) -> tuple[ScanConfig, ScanConfig]:
     "Forward and backward configs when a backward follows: the forward stores tile states at the backward's tile length."
     bw = scan_config(b, D, N, L, ch_per_group, device, kernel='lane' if _next_pow2(N) <= LANE_MAX_N else 'scan')
-    fw = scan_config(b, D, N, L, ch_per_group, device, BL=bw.BL)
+    fw = scan_config(b, D, N, L, ch_per_group, device, tiles=True, BL=bw.BL)
     return fw, bw
 
 def _bc_strides(X):
@@ -270,7 +279,8 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     b, DIM, L = u.shape; N = A.shape[1]
     sB, sC = _bc_strides(B), _bc_strides(C)
     cpg = DIM // max(sB[4], sC[4])
-    cfg = config or scan_config(b, DIM, N, L, cpg, u.device)
+    cfg = config or scan_config(b, DIM, N, L, cpg, u.device, tiles=store_tiles)
+    if store_tiles and cfg.kernel == 'nloop': raise ValueError("the 'nloop' kernel keeps no tile states: use 'seq' or 'lane'")
     dev, f32 = u.device, torch.float32
     y = torch.empty(b, DIM, L, device=dev, dtype=u.dtype)
     hlast = torch.empty(b, DIM, N, device=dev, dtype=f32)
@@ -287,8 +297,16 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_DTB=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  HAS_H0=initial_state is not None, B_CONST=sB[5], C_CONST=sC[5], BD=cfg.BD, BN=cfg.BN, BL=cfg.BL,
                  STAGES=cfg.stages, num_warps=cfg.num_warps)
-    kernel = (_fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel if cfg.kernel == 'scan' else _fwd_lane_kernel)
     if L == 0: return y, (initial_state.float() if initial_state is not None else hlast.zero_()), (tiles if store_tiles else None)
+    if cfg.kernel == 'nloop':   # in place of the tile states: a per-program scratch holding the N running states
+        n_dblk = triton.cdiv(DIM, cfg.BD)
+        scratch = torch.empty(b * n_dblk * cfg.n_seg * cfg.BN * cfg.BD, device=dev, dtype=f32)
+        args = args[:13] + (scratch,) + args[14:20] + (n_dblk,) + args[20:]
+        del flags['STAGES']
+        if cfg.n_seg > 1: _fwd_nloop_kernel[grid](*args, SEG_PASS=True, **flags)
+        _fwd_nloop_kernel[grid](*args, SEG_PASS=False, **flags)
+        return y, hlast, None
+    kernel = _fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel if cfg.kernel == 'scan' else _fwd_lane_kernel
     if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, STORE_TILES=False, **flags)
     kernel[grid](*args, SEG_PASS=False, STORE_TILES=store_tiles, **flags)
     return y, hlast, (tiles if store_tiles else None)
@@ -716,6 +734,91 @@ def _fwd_lane_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, 
         tl.store(segh_ptr + base[None, :] * N + offs_n[:, None], h, mask=mnd)
     elif pid_s == n_seg - 1:
         tl.store(hlast_ptr + st, h, mask=mnd)
+
+
+# %% ../nbs/04a_triton_scan.ipynb #c5289524
+@triton.jit
+def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
+                      segh_ptr, segs_ptr, y_ptr, hlast_ptr, scr_ptr,
+                      L, DIM, N, seg_len, n_seg, ch_per_group, n_dblk,
+                      s_ub, s_ud, s_ul, s_tb, s_td, s_tl, s_ad, s_an,
+                      s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl,
+                      s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
+                      SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
+                      SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, B_CONST: tl.constexpr, C_CONST: tl.constexpr,
+                      BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr):
+    pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
+    offs_d = (pid_d * BD + tl.arange(0, BD)).to(tl.int64); offs_n = tl.arange(0, BN)
+    mask_d = offs_d < DIM; mask_n = offs_n < N
+    mdn = mask_d[:, None] & mask_n[None, :]
+    g = (pid_d * BD) // ch_per_group
+    u_ptr += pid_b * s_ub; dt_ptr += pid_b * s_tb
+    if not B_CONST: B_ptr += pid_b * s_Bb + g * s_Bg
+    if not C_CONST: C_ptr += pid_b * s_Cb + g * s_Cg
+    h = tl.zeros((BD, BN), dtype=tl.float32)
+    if not SEG_PASS:
+        A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634
+        if HAS_H0:
+            h = tl.load(h0_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32)
+        for s in range(0, pid_s):
+            base = (pid_b * n_seg + s) * DIM + offs_d
+            dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
+            hs_ = tl.load(segh_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
+            h = tl.exp2(A2 * dsum[:, None]) * h + hs_
+    # the running state of every n lives in a small scratch: (BN, BD) floats per program
+    pid_lin = (pid_b * n_dblk + pid_d) * n_seg + pid_s
+    scr = scr_ptr + pid_lin * (BN * BD)
+    offs_bd = tl.arange(0, BD)
+    tl.store(scr + offs_n[None, :] * BD + offs_bd[:, None], h)
+    tl.debug_barrier()
+    if HAS_D:
+        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    dsum = tl.zeros((BD,), dtype=tl.float32)
+    start = pid_s * seg_len
+    end = tl.minimum(start + seg_len, L)
+    for l0 in range(start, end, BL):
+        offs_l = l0 + tl.arange(0, BL); mask_l = offs_l < end
+        m2 = mask_d[:, None] & mask_l[None, :]
+        dt, _ = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
+        u = tl.load(u_ptr + offs_d[:, None] * s_ud + offs_l[None, :] * s_ul, mask=m2, other=0.0).to(tl.float32)
+        dtu = dt * u
+        y = tl.zeros((BD, BL), dtype=tl.float32)
+        last_col = (tl.arange(0, BL) == BL - 1)[None, :]
+        for n in range(0, N):
+            An = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
+            if B_CONST:
+                Bn = tl.load(B_ptr + offs_d * s_Bg + n * s_Bn, mask=mask_d, other=0.0).to(tl.float32)[:, None]
+            else:
+                Bn = tl.load(B_ptr + n * s_Bn + offs_l * s_Bl, mask=mask_l, other=0.0).to(tl.float32)[None, :]
+            a = tl.exp2(dt * An[:, None])
+            b = dtu * Bn
+            ac, bc = tl.associative_scan((a, b), 1, _combine)
+            carry = tl.load(scr + n * BD + offs_bd)
+            hn = ac * carry[:, None] + bc
+            if not SEG_PASS:
+                if C_CONST:
+                    Cn = tl.load(C_ptr + offs_d * s_Cg + n * s_Cn, mask=mask_d, other=0.0).to(tl.float32)[:, None]
+                else:
+                    Cn = tl.load(C_ptr + n * s_Cn + offs_l * s_Cl, mask=mask_l, other=0.0).to(tl.float32)[None, :]
+                y += hn * Cn
+            tl.store(scr + n * BD + offs_bd, tl.sum(tl.where(last_col, hn, 0.0), 1))
+        tl.debug_barrier()
+        if SEG_PASS:
+            dsum += tl.sum(dt, 1)
+        else:
+            if HAS_D:
+                y += Dv[:, None] * u
+            if HAS_Z:
+                zz = tl.load(z_ptr + pid_b * s_zb + offs_d[:, None] * s_zd + offs_l[None, :] * s_zl, mask=m2, other=0.0).to(tl.float32)
+                y = y * zz * tl.sigmoid(zz)
+            tl.store(y_ptr + pid_b * s_yb + offs_d[:, None] * s_yd + offs_l[None, :] * s_yl, y.to(y_ptr.dtype.element_ty), mask=m2)
+    h = tl.load(scr + offs_n[None, :] * BD + offs_bd[:, None])
+    if SEG_PASS:
+        base = (pid_b * n_seg + pid_s) * DIM + offs_d
+        tl.store(segs_ptr + base, dsum, mask=mask_d)
+        tl.store(segh_ptr + base[:, None] * N + offs_n[None, :], h, mask=mdn)
+    elif pid_s == n_seg - 1:
+        tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
 
 
 # %% ../nbs/04a_triton_scan.ipynb #6a2456d6
