@@ -736,7 +736,7 @@ def _fwd_lane_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, 
         tl.store(hlast_ptr + st, h, mask=mnd)
 
 
-# %% ../nbs/04a_triton_scan.ipynb #c5289524
+# %% ../nbs/04a_triton_scan.ipynb #c31b4379
 @triton.jit
 def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
                       segh_ptr, segs_ptr, y_ptr, hlast_ptr, scr_ptr,
