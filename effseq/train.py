@@ -159,11 +159,13 @@ def evaluate(model: nn.Module, get_batch: Callable[[int], dict], n_batches: int 
     return dict(loss=sum(losses) / n_batches, accuracy=sum(accs) / n_batches)
 
 # %% ../nbs/06a_train.ipynb #578dd6ef
-def _lm(kind: str, d_model: int, n_layer: int, vocab_size: int, d_state: int = 16, seed: int = 0, device='cpu'):
+def _lm(kind: str, d_model: int, n_layer: int, vocab_size: int, d_state: int = 16, seed: int = 0, device='cpu',
+        tf_layers: int | None = None, tf_heads: int | None = None):
+    "Mamba, S4D or Transformer LM; the Transformer gets half the layers (equal size) unless `tf_layers` is given."
     seed_everything(seed)
     if kind == 'Transformer':
-        return TransformerLM(TransformerConfig(d_model=d_model, n_layer=max(1, n_layer // 2), n_head=max(1, d_model // 32),
-                                               vocab_size=vocab_size), device=device)
+        return TransformerLM(TransformerConfig(d_model=d_model, n_layer=tf_layers or max(1, n_layer // 2),
+                                               n_head=tf_heads or max(1, d_model // 32), vocab_size=vocab_size), device=device)
     return MambaLMHeadModel(MambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=vocab_size, d_state=d_state,
                                         layer={'Mamba': 'Mamba1', 'S4D': 'S4D'}[kind]), device=device)
 
@@ -214,33 +216,39 @@ def _n_eval(L: int, tokens: int = 2 ** 16, most: int = 64, least: int = 4) -> in
                      cpu=dict(L_train=32, test_log2=(5, 6, 8, 10, 12, 14), d_model=32, n_layer=2, steps=800, batch_size=16, lr=5e-3),
                      gpu=dict(L_train=256, test_log2=(8, 10, 12, 14, 16, 18, 20), d_model=64, n_layer=2, steps=10000, batch_size=64, lr=1e-3))
 def induction_heads_experiment(L_train=32, test_log2=(5, 6, 8, 10, 12, 14), d_model=32, n_layer=2, steps=800, batch_size=16,
-                               lr=5e-3, models=('Mamba', 'S4D', 'Transformer'), eval_tokens=2 ** 16, device='cpu',
-                               progress=False) -> ExperimentResult:
+                               lr=5e-3, models=('Mamba', 'S4D', 'Transformer'),
+                               transformer=dict(n_layer=2, n_head=2, steps=3000, lr=1e-3),  # its own depth and schedule
+                               eval_tokens=2 ** 16, device='cpu', progress=False) -> ExperimentResult:
     "Train on induction heads at `L_train`; accuracy of the same weights at lengths 2^k for k in `test_log2`."
     get = task_batches('induction_heads', batch_size, L_train, seed=0, device=device)
-    cfg = TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), log_every=max(1, steps // 50))
     Ls = [2 ** k for k in test_log2]
     metrics, series, rows = {}, {}, []
     for kind in models:
-        m = _lm(kind, d_model, n_layer, 16, device=device)
+        tf = kind == 'Transformer'
+        st, lr_ = (transformer['steps'], transformer['lr']) if tf else (steps, lr)
+        cfg = TrainConfig(steps=st, lr=lr_, warmup=min(50, st // 10), log_every=max(1, st // 50))
+        m = _lm(kind, d_model, n_layer, 16, device=device, tf_layers=transformer['n_layer'] if tf else None,
+                tf_heads=transformer['n_head'] if tf else None)
         r = train(m, get, cfg, progress=progress)
         t0, accs = time.perf_counter(), []
         for L in Ls:
             n = _n_eval(L, eval_tokens)                                                  # n sequences in 2 batches
             accs.append(evaluate(m, task_batches('induction_heads', max(1, n // 2), L, seed=1, device=device), n_batches=2)['accuracy'])
-        metrics[kind] = dict(L=Ls, accuracy=accs, params=count_params(m), seconds=r.seconds, eval_seconds=time.perf_counter() - t0)
+        metrics[kind] = dict(L=Ls, accuracy=accs, params=count_params(m), steps=st, seconds=r.seconds,
+                             eval_seconds=time.perf_counter() - t0)
         series[kind] = accs
-        rows.append([kind, f'{count_params(m):,}', *(f'{a:.0%}' for a in accs)])
+        rows.append([kind, f'{count_params(m):,}', st, f'{r.seconds:.0f}', *(f'{a:.0%}' for a in accs)])
     fig, ax = subplots(size=(4.8, 3.0))
     plot_lines(ax, Ls, series, xlabel='test length', ylabel='accuracy', logx=True,
                title=f'induction heads, trained at L={L_train}')
     ax.axvline(L_train, color='gray', ls=':'); ax.axhline(1 / 15, color='gray', ls='--', lw=0.8)
-    table = md_table(['model', 'parameters', *(f'L={L}' for L in Ls)], rows)
+    table = md_table(['model', 'parameters', 'steps', 'train s', *(f'L={L}' for L in Ls)], rows)
     a = metrics.get('Mamba', {}).get('accuracy', [float('nan')])
     claims = [Claim('Mamba trained on short sequences keeps its accuracy on much longer ones (Mamba paper, Table 2)',
                     '100% from 2^6 to 2^20 (trained at 256)', f"{a[0]:.0%} at {Ls[0]}, {a[-1]:.0%} at {Ls[-1]} (trained at {L_train})",
                     (a[-1] >= 0.9) if a[0] >= 0.9 else None)]
-    notes = (f"Chance is 1/15 ({1/15:.0%}; dashed line). Test sets hold about {eval_tokens:,} tokens per length (at least "
+    notes = (f"Chance is 1/15 ({1/15:.0%}; dashed line). The Transformer has {transformer['n_layer']} layers (an induction "
+             f"head needs two attention layers) and its own schedule ({transformer['steps']} steps at lr {transformer['lr']}). Test sets hold about {eval_tokens:,} tokens per length (at least "
              "4 sequences), so long-length accuracies are coarse. The claim is only tested when Mamba first learns the "
              "task at its training length; otherwise it is marked n/a.")
     return ExperimentResult(metrics, {'length': fig}, table, claims, notes)
