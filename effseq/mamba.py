@@ -492,8 +492,9 @@ class CausalSelfAttention(nn.Module):
         pos = torch.arange(off, off + L, device=x.device)
         q, k = _rope(q, pos, self.rope_base), _rope(k, pos, self.rope_base)
         if inference_params is not None:
-            kc, vc = inference_params.key_value_memory_dict.setdefault(
-                self.layer_idx, self.allocate_inference_cache(b, inference_params.max_seqlen))
+            cache = inference_params.key_value_memory_dict
+            if self.layer_idx not in cache: cache[self.layer_idx] = self.allocate_inference_cache(b, inference_params.max_seqlen)
+            kc, vc = cache[self.layer_idx]                                              # (b, h, max_seqlen, hd) each
             if off + L > kc.shape[2]: raise ValueError(f"KV cache holds {kc.shape[2]} tokens; {off + L} needed")
             if off > 0 and L != 1: raise ValueError("after the prompt, decode one token at a time")
             kc[:, :, off:off + L], vc[:, :, off:off + L] = k, v
