@@ -22,15 +22,14 @@ def schedule(hard: torch.Tensor, min_interval: int | None = None, max_interval: 
     "Apply interval bounds to a hard gate (b, L): no fire within `min_interval` of the last, a forced fire at `max_interval`."
     if min_interval is None and max_interval is None: return hard
     b, L = hard.shape
-    fired, since = [], torch.zeros(b, dtype=torch.long, device=hard.device)
-    for t in range(L):
-        since = since + 1                                                              # tokens since the last update
-        f = hard[:, t]
-        if min_interval is not None: f = f & (since >= min_interval)
-        if max_interval is not None: f = f | (since >= max_interval)
-        since = torch.where(f, torch.zeros_like(since), since)
-        fired.append(f)
-    return torch.stack(fired, 1)
+    out = torch.zeros(b, L, dtype=torch.bool)
+    for r, cands in enumerate(hard.cpu().tolist()):                                      # walk the events, not the tokens
+        last, fires = -1, []                                                             # an update 'at -1': since = t + 1
+        for c in [t for t, f in enumerate(cands) if f] + [L]:
+            while max_interval is not None and last + max_interval < min(c, L): last += max_interval; fires.append(last)
+            if c < L and (min_interval is None or c - last >= min_interval): last = c; fires.append(c)
+        out[r, fires] = True
+    return out.to(hard.device)
 
 # %% ../nbs/08_adaptive.ipynb #57a261d6
 class AdaptiveMamba(MultiScaleMamba):
@@ -53,8 +52,9 @@ class AdaptiveMamba(MultiScaleMamba):
 
     def gate_scores(self, xc, y_f):
         "Gate g (b, L) from the fast output at t-1 and the input at t, and the soft firing s = sigmoid((g - tau)/T)."
-        y_prev = F.pad(y_f, (1, 0))[..., :-1]                                            # y_f at t-1 (zeros at t=0)
-        g = torch.sigmoid(self.gate(torch.cat([y_prev, xc], 1).mT.to(self.gate.weight.dtype))[..., 0])   # (b, L)
+        w, wd = self.gate.weight[0], self.gate.weight.dtype                              # w = [w_y; w_x], (2 d_inner,)
+        a = F.pad(torch.matmul(w[:self.d_inner], y_f.to(wd)), (1, 0))[:, :-1]             # (b, L) w_y . y_f at t-1 (0 at t=0)
+        g = torch.sigmoid(a + torch.matmul(w[self.d_inner:], xc.to(wd)) + self.gate.bias)    # (b, L)
         s = torch.sigmoid((g - torch.sigmoid(self.tau_logit)) / self.temperature)
         return g, s
 
@@ -77,23 +77,21 @@ def _ac_forward(self, hidden_states, inference_params=None):
     fired = self.fire_mask(g)                                                          # (b, L) bool
     self.update_rate = fired.float().mean().detach()
     self.aux_loss = self.budget_weight * (s.mean() - self.target_rate) ** 2
-    n = fired.sum(1); M = int(n.max()) if L else 0
-    self.slow_updates = int(n.sum()) / max(b, 1)
+    cnt = fired.long().cumsum(1)                                                        # (b, L) updates up to and including t
+    M = int(cnt[:, -1].max()) if L else 0
+    self.slow_updates = float(cnt[:, -1].sum()) / max(b, 1) if L else 0
     if M > 0:
         ar = torch.arange(L, device=xc.device)
-        pos = torch.where(fired, ar, L).sort(dim=1).values[:, :M]                        # (b, M) fired positions, then L
+        pos = torch.full((b, M + 1), L, dtype=torch.long, device=xc.device)              # column M collects the non-updates
+        pos = pos.scatter_(1, torch.where(fired, cnt - 1, M), ar.expand(b, L))[:, :M]     # (b, M) update positions, then L
         posc = pos.clamp(max=L - 1)
         prev = F.pad(pos, (1, 0), value=-1)[:, :-1]                                       # previous update (-1 at start)
         cs = F.pad(xc.cumsum(-1), (1, 0))                                                 # (b, D, L+1) prefix sums
         take = lambda T, i: T.gather(-1, i[:, None, :].expand(-1, T.shape[1], -1))
         v = (take(cs, posc + 1) - take(cs, (prev + 1).clamp(max=L))) / (posc - prev).clamp(min=1)[:, None, :]
-        m = 1 + s - s.detach()                                                             # straight-through: value 1
-        v = v * take(m[:, None, :], posc)                                                  # (b, D, M) pooled windows
-        dt_s, B_s, C_s = self._slow_params(take(y_f, posc).mT)
-        y_s = selective_scan_fn(v, dt_s, -torch.exp(self.A_s_log.float()), B_s, C_s, self.D_s.float(),
-                                delta_bias=self.slow_dt_proj.bias.float(), delta_softplus=True, backend=self.backend)
-        j = fired.long().cumsum(1) - 1                                                    # (b, L) latest update index
-        y_f = y_f + take(y_s, j.clamp(min=0)) * (j >= 0)[:, None, :]
+        if s.requires_grad: v = v * take((1 + s - s.detach())[:, None, :], posc)        # straight-through: value 1
+        y_s = self._slow_scan(v, take(y_f, posc))                                          # (b, D, M) slow readouts
+        y_f = y_f + take(F.pad(y_s, (1, 0)), cnt)                                          # held; zero before the first update
     return self.out_proj((y_f * F.silu(z)).mT)
 
 AdaptiveMamba.forward = _ac_forward

@@ -4,17 +4,18 @@
 
 # %% ../nbs/07_multiscale.ipynb #8cda2023
 from __future__ import annotations
-import math
+import math, statistics, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
 from .selective import selective_scan_ref, selective_state_update_ref
-from .triton_scan import selective_scan_fn, selective_state_update
+from .triton_scan import selective_scan_fn, selective_state_update, _pick_backend
 from .mamba import Mamba, MambaConfig, MambaLMHeadModel, InferenceParams, inverse_softplus, count_params
 
+
 # %% auto #0
-__all__ = ['MultiScaleMamba', 'ssm_step', 'ms_mamba_literal', 'multiscale_lm', 'ms_cost_experiment']
+__all__ = ['MultiScaleMamba', 'slow_scan', 'ssm_step', 'ms_mamba_literal', 'multiscale_lm', 'ms_cost_experiment']
 
 # %% ../nbs/07_multiscale.ipynb #6e1e7554
 class MultiScaleMamba(Mamba):
@@ -59,14 +60,33 @@ class MultiScaleMamba(Mamba):
         dt, B, C = self.slow_x_proj(s).split([self.dt_rank, self.d_state_slow, self.d_state_slow], dim=-1)
         return F.linear(dt, self.slow_dt_proj.weight).mT, B.mT.contiguous(), C.mT.contiguous()
 
+# %% ../nbs/07_multiscale.ipynb #93e9161d
+def slow_scan(u: torch.Tensor,        # inputs (b, D, J)
+              delta: torch.Tensor,    # step sizes before bias and softplus (b, D, J)
+              A: torch.Tensor,        # (D, N)
+              B: torch.Tensor,        # (b, N, J)
+              C: torch.Tensor,        # (b, N, J)
+              D: torch.Tensor,        # skip (D,)
+              delta_bias: torch.Tensor,  # (D,)
+              backend: str | None = None,  # None (the Triton kernel on a GPU, else the loop), 'torch', 'triton' or 'ref'
+             ) -> torch.Tensor:       # y (b, D, J)
+    "The selective scan (softplus on `delta + delta_bias`) for short sequences: a time-major loop, one fused step per token."
+    be = _pick_backend(backend, u.device)
+    if be != 'torch': return selective_scan_fn(u, delta, A, B, C, D, delta_bias=delta_bias, delta_softplus=True, backend=be)
+    ct = torch.float64 if u.dtype == torch.float64 else torch.float32
+    dt = F.softplus(delta.to(ct) + delta_bias.to(ct)[:, None]).permute(2, 0, 1)              # (J, b, D)
+    dA = torch.exp(dt[..., None] * A.to(ct))                                                 # (J, b, D, N)
+    dBu = (dt * u.to(ct).permute(2, 0, 1))[..., None] * B.to(ct).permute(2, 0, 1)[:, :, None]  # (J, b, D, N)
+    hs = [dBu[0]]
+    for t in range(1, dA.shape[0]): hs.append(torch.addcmul(dBu[t], dA[t], hs[-1]))         # h_t = dA_t h_{t-1} + dBu_t
+    y = torch.einsum('jbdn,bnj->bdj', torch.stack(hs), C.to(ct)) + u.to(ct) * D.to(ct)[:, None]
+    return y.to(u.dtype)
+
 # %% ../nbs/07_multiscale.ipynb #3bf676d6
 def _hold(y_slow: torch.Tensor, k: int, L: int) -> torch.Tensor:
     "Readouts of updates at tokens k-1, 2k-1, ... (b, D, J) held until the next update: (b, D, L), zeros before the first."
     held = y_slow.repeat_interleave(k, dim=-1)                                       # (b, D, J*k)
     return F.pad(held, (k - 1, 0))[..., :L] if L > k - 1 else y_slow.new_zeros(*y_slow.shape[:-1], L)
-
-@torch.no_grad()
-def _count(n): return n
 
 def _ms_forward(self, hidden_states, inference_params=None):
     "MS-Mamba on a whole sequence (b, L, d_model) -> (b, L, d_model): fast scan over L, slow scan over L // k."
@@ -80,13 +100,18 @@ def _ms_forward(self, hidden_states, inference_params=None):
     if J > 0:
         v = xc[..., :J * k].unflatten(-1, (J, k)).mean(-1)                              # (b, d_inner, J) pooled blocks
         s = y_f[..., k - 1:J * k:k]                                                      # (b, d_inner, J) fast output at block ends
-        dt_s, B_s, C_s = self._slow_params(s.mT)
-        y_s = selective_scan_fn(v, dt_s, -torch.exp(self.A_s_log.float()), B_s, C_s, self.D_s.float(),
-                                delta_bias=self.slow_dt_proj.bias.float(), delta_softplus=True, backend=self.backend)
-        y_f = y_f + _hold(y_s, k, L)
+        y_f = y_f + _hold(self._slow_scan(v, s), k, L)
     return self.out_proj((y_f * F.silu(z)).mT)                                           # (b, L, d_model)
 
+def _ms_slow_scan(self, v, s):
+    "The slow channel on its own time axis: pooled inputs v and conditioning s (b, d_inner, J) -> readouts (b, d_inner, J)."
+    dt_s, B_s, C_s = self._slow_params(s.mT)
+    return slow_scan(v, dt_s, -torch.exp(self.A_s_log.float()), B_s, C_s, self.D_s.float(), self.slow_dt_proj.bias.float(),
+                     backend=self.backend)
+
 MultiScaleMamba.forward = _ms_forward
+MultiScaleMamba._slow_scan = _ms_slow_scan
+
 
 # %% ../nbs/07_multiscale.ipynb #2207e7f9
 def ssm_step(h, x, dt, A, B, C, D, dt_bias):
