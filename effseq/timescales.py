@@ -44,8 +44,8 @@ def drift_bayes_accuracy(L: int, delta: float = 0.1, n: int = 20000, seed: int =
 
 # %% ../nbs/08a_timescales.ipynb #f3bc409a
 @register_experiment('timescales', '08a_timescales', 'Two time scales: Mamba vs MS-Mamba, AC-Mamba and the hybrid on a slow trend under fast noise',
-                     cpu=dict(L_train=127, test_L=(127, 255), d_model=32, n_layer=2, steps=150, batch_size=16),
-                     gpu=dict(L_train=127, test_L=(127, 255, 511), d_model=64, n_layer=2, steps=1500, batch_size=64))
+                     cpu=dict(L_train=127, test_L=(127, 255), d_model=32, n_layer=2, steps=120, batch_size=16),
+                     gpu=dict(L_train=127, test_L=(127, 255, 511), d_model=64, n_layer=2, steps=600, batch_size=64))
 def timescales_experiment(L_train=127, test_L=(127, 255), d_model=32, n_layer=2, steps=150, batch_size=16, lr=3e-3, delta=0.1,
                           device='cpu') -> ExperimentResult:
     "Train the four models on drift direction; accuracy against slow updates and time."
