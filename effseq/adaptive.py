@@ -238,7 +238,7 @@ def section8_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer
     builders = {'Mamba': lambda: MambaLMHeadModel(cfg, device=device), 'MS-Mamba k=8': lambda: multiscale_lm(cfg, k=8, device=device),
                 'AC-Mamba 12.5%': lambda: adaptive_lm(cfg, target_rate=0.125, device=device),
                 'hybrid 4..16': lambda: adaptive_lm(cfg, target_rate=0.125, min_interval=4, max_interval=16, device=device)}
-    rows, acc, curves = [], {}, {}
+    rows, acc, curves, models, seconds = [], {}, {}, {}, {}
     x_time = torch.randint(0, 3, (min(batch_size, 8), 512), device=device)
     for name, build in builders.items():
         seed_everything(0); model = build()
@@ -247,12 +247,13 @@ def section8_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer
                   TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), log_every=max(1, steps // 40)), loss_fn=loss_fn, progress=False)
         acc[name] = [evaluate(model, task_batches('binary_majority', 64, L, seed=1, device=device), n_batches=eval_batches, vocab_size=3)['accuracy']
                      for L in test_L]
-        curves[name] = r.history
-        model.eval()
-        with torch.no_grad(): t = time_many({0: lambda: model(x_time)}, repeat=3)[0]
+        curves[name], models[name], seconds[name] = r.history, model.eval(), r.seconds
+    with torch.no_grad(): t = time_many({n: (lambda m=m: m(x_time)) for n, m in models.items()}, repeat=5)   # all at once, round-robin
+    for name, model in models.items():
+        with torch.no_grad(): model(x_time)
         mixers = [m for m in model.modules() if hasattr(m, 'slow_updates')]
         slow = f"{mixers[0].slow_updates:.0f}/512" if mixers else '-'
-        rows.append([name, f'{count_params(model):,}', *(f'{a:.1%}' for a in acc[name]), slow, f'{t*1e3:.1f}', f'{r.seconds:.0f}'])
+        rows.append([name, f'{count_params(model):,}', *(f'{a:.1%}' for a in acc[name]), slow, f'{t[name]*1e3:.1f}', f'{seconds[name]:.0f}'])
     rows.append(['seed: Toy Mamba / MS-Mamba', '~1M', '~69% (L=128)', *([''] * (len(test_L) - 1)), '64/512 (MS)', '97 / 171 (its Python code)', '-'])
     fig, axs = subplots(2)
     for name, h in curves.items(): axs[0].plot([p[0] for p in h], [p[1] for p in h], label=name)
