@@ -12,7 +12,7 @@ from .scan import linear_scan
 
 # %% auto #0
 __all__ = ['check_scan_inputs', 'selective_scan_ref', 'make_scan_inputs', 'selective_scan_torch', 'scan_grads',
-           'selective_state_update_ref', 'selective_cpu_experiment']
+           'check_state_update_inputs', 'selective_state_update_ref', 'selective_cpu_experiment']
 
 # %% ../nbs/04_selective.ipynb #dafc0bcb
 def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initial_state=None):
@@ -124,8 +124,8 @@ def scan_grads(fn, args: dict, dout: torch.Tensor, dlast: torch.Tensor | None = 
     return {k: v.grad for k, v in leaves.items()}
 
 # %% ../nbs/04_selective.ipynb #db1d23bb
-def selective_state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
-    "One step of the selective SSM: update `state` (b, D, N) in place and return the output (b, D)."
+def check_state_update_inputs(state, x, dt, A, B, C):
+    "Check the shapes of a decode step's arguments; raise a ValueError naming the first one that is wrong."
     check_tensor(state, 'state', ndim=3); check_tensor(x, 'x', ndim=2)
     b, Dm, N = state.shape
     for name, X, shape in (('x', x, (b, Dm)), ('dt', dt, (b, Dm)), ('A', A, (Dm, N))):
@@ -135,6 +135,11 @@ def selective_state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=No
         check_tensor(X, name, ndim=(2, 3))
         if X.shape[0] != b or X.shape[-1] != N or (X.dim() == 3 and Dm % X.shape[1]):
             raise ValueError(f"`{name}` must have shape (b, N) = ({b}, {N}) or (b, G, N) with G dividing D={Dm}, got {tuple(X.shape)}")
+
+def selective_state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
+    "One step of the selective SSM: update `state` (b, D, N) in place and return the output (b, D)."
+    check_state_update_inputs(state, x, dt, A, B, C)
+    b, Dm, N = state.shape
     ct = torch.float64 if state.dtype == torch.float64 else torch.float32               # compute dtype
     ex = lambda X: (X[:, None] if X.dim() == 2 else X.repeat_interleave(Dm // X.shape[1], 1)).to(ct)  # (b, D or 1, N)
     d = dt.to(ct) + (dt_bias.to(ct) if dt_bias is not None else 0)

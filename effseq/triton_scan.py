@@ -13,7 +13,7 @@ import itertools, math, os, types
 from typing import Optional
 import torch
 from .core import *
-from .selective import (check_scan_inputs, selective_scan_ref, selective_scan_torch, selective_state_update_ref,
+from .selective import (check_scan_inputs, check_state_update_inputs, selective_scan_ref, selective_scan_torch, selective_state_update_ref,
                               make_scan_inputs, scan_grads)
 try:
     import triton
@@ -961,7 +961,7 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, 
     "One decode step (`mamba_ssm` signature): update `state` (b, D, N) in place and return the output (b, D)."
     be = _pick_backend(backend, state.device)
     if be == 'triton':
-        selective_state_update_ref(state.new_empty(state.shape).copy_(state)[:1], x[:1], dt[:1], A, B[:1], C[:1])  # validates
+        check_state_update_inputs(state, x, dt, A, B, C)
         return state_update_triton(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
     return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
 

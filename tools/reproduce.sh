@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
-export MPLBACKEND=Agg
+export MPLBACKEND=Agg OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # the CPU configs are small: one thread is fastest
 .venv/bin/effseq reproduce "$@"
