@@ -53,8 +53,10 @@ class AdaptiveMamba(MultiScaleMamba):
     def gate_scores(self, xc, y_f):
         "Gate g (b, L) from the fast output at t-1 and the input at t, and the soft firing s = sigmoid((g - tau)/T)."
         w, wd = self.gate.weight[0], self.gate.weight.dtype                              # w = [w_y; w_x], (2 d_inner,)
-        a = F.pad(torch.matmul(w[:self.d_inner], y_f.to(wd)), (1, 0))[:, :-1]             # (b, L) w_y . y_f at t-1 (0 at t=0)
-        g = torch.sigmoid(a + torch.matmul(w[self.d_inner:], xc.to(wd)) + self.gate.bias)    # (b, L)
+        # (1, 1, d) @ (b, d, L) is a batched GEMV that reads y_f in place; a 1-D `w` would make matmul copy y_f first
+        gemv = lambda v, X: torch.matmul(v.view(1, 1, -1), X.to(wd))[:, 0]                 # (b, L)
+        a = F.pad(gemv(w[:self.d_inner], y_f), (1, 0))[:, :-1]                            # (b, L) w_y . y_f at t-1 (0 at t=0)
+        g = torch.sigmoid(a + gemv(w[self.d_inner:], xc) + self.gate.bias)                # (b, L)
         s = torch.sigmoid((g - torch.sigmoid(self.tau_logit)) / self.temperature)
         return g, s
 
@@ -83,9 +85,10 @@ def _ac_slow_channel(self, xc, y_f):
     pos = pos.scatter_(1, torch.where(fired, cnt - 1, M), ar.expand(b, L))[:, :M]         # (b, M) update positions, then L
     posc = pos.clamp(max=L - 1)
     prev = F.pad(pos, (1, 0), value=-1)[:, :-1]                                           # previous update (-1 at start)
-    cs = F.pad(xc.cumsum(-1), (1, 0))                                                     # (b, D, L+1) prefix sums
+    cs = xc.cumsum(-1)                                                                    # (b, D, L) prefix sums
     take = lambda T, i: T.gather(-1, i[:, None, :].expand(-1, T.shape[1], -1))
-    v = (take(cs, posc + 1) - take(cs, (prev + 1).clamp(max=L))) / (posc - prev).clamp(min=1)[:, None, :]
+    before = torch.where((prev >= 0)[:, None, :], take(cs, prev.clamp(0, L - 1)), 0)      # the sum up to the last update
+    v = (take(cs, posc) - before) / (posc - prev).clamp(min=1)[:, None, :]
     if s.requires_grad: v = v * take((1 + s - s.detach())[:, None, :], posc)            # straight-through: value 1
     y_s = self._slow_scan(v, take(y_f, posc))                                              # (b, D, M) slow readouts
     return y_f + take(F.pad(y_s, (1, 0)), cnt)                                             # held; zero before the first update
