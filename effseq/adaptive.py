@@ -14,7 +14,7 @@ from .mamba import Mamba, InferenceParams
 from .multiscale import MultiScaleMamba, ssm_step, time_many
 
 # %% auto #0
-__all__ = ['schedule', 'AdaptiveMamba', 'ac_mamba_literal', 'ac_cost_experiment', 'adaptive_lm', 'aux_loss',
+__all__ = ['schedule', 'AdaptiveMamba', 'ac_mamba_literal', 'ac_cost_experiment', 'adaptive_lm', 'aux_loss', 'train_four',
            'section8_experiment']
 
 # %% ../nbs/08_adaptive.ipynb #eee6aee2
@@ -229,40 +229,49 @@ def aux_loss(model) -> torch.Tensor | float:
     return sum(m.aux_loss for m in model.modules() if isinstance(m, AdaptiveMamba) and m.aux_loss is not None)
 
 # %% ../nbs/08_adaptive.ipynb #050311b1
-@register_experiment('seed_section8', '08_adaptive', "The seed's section 8: Mamba vs MS-Mamba (k=8), AC-Mamba and the hybrid",
-                     cpu=dict(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer=2, steps=80, batch_size=16, eval_batches=2),
-                     gpu=dict(L_train=127, test_L=(127, 255, 511), d_model=192, n_layer=4, steps=400, batch_size=64, eval_batches=4))
-def section8_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer=2, steps=80, batch_size=16, lr=3e-3,
-                        eval_batches=2, device='cpu') -> ExperimentResult:
-    "Train the four models on the majority task; accuracy against length, slow updates and forward time."
+def train_four(task, cfg: MambaConfig, L_train: int, test_L, steps: int, batch_size: int, lr: float, eval_size: int,
+               eval_batches: int, x_time: torch.Tensor, device='cpu') -> dict:
+    "Train Mamba, MS-Mamba (k=8), AC-Mamba (12.5%) and the bounded hybrid on `task`; accuracy per test length, curves, times."
     from effseq.train import train, evaluate, TrainConfig
     from effseq.tasks import task_batches, masked_loss
-    cfg = MambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=3)
     builders = {'Mamba': lambda: MambaLMHeadModel(cfg, device=device), 'MS-Mamba k=8': lambda: multiscale_lm(cfg, k=8, device=device),
                 'AC-Mamba 12.5%': lambda: adaptive_lm(cfg, target_rate=0.125, device=device),
                 'hybrid 4..16': lambda: adaptive_lm(cfg, target_rate=0.125, min_interval=4, max_interval=16, device=device)}
-    rows, acc, curves, models, seconds = [], {}, {}, {}, {}
-    x_time = torch.randint(0, 3, (min(batch_size, 8), 512), device=device)
+    acc, curves, models, seconds, slow = {}, {}, {}, {}, {}
     for name, build in builders.items():
         seed_everything(0); model = build()
         loss_fn = lambda logits, batch, model=model: masked_loss(logits, batch, 3) + aux_loss(model)
-        r = train(model, task_batches('binary_majority', batch_size, L_train, seed=0, device=device),
+        r = train(model, task_batches(task, batch_size, L_train, seed=0, device=device),
                   TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), log_every=max(1, steps // 40)), loss_fn=loss_fn, progress=False)
-        acc[name] = [evaluate(model, task_batches('binary_majority', 64, L, seed=1, device=device), n_batches=eval_batches, vocab_size=3)['accuracy']
+        acc[name] = [evaluate(model, task_batches(task, eval_size, L, seed=1, device=device), n_batches=eval_batches, vocab_size=3)['accuracy']
                      for L in test_L]
         curves[name], models[name], seconds[name] = r.history, model.eval(), r.seconds
     with torch.no_grad(): t = time_many({n: (lambda m=m: m(x_time)) for n, m in models.items()}, repeat=5)   # all at once, round-robin
     for name, model in models.items():
         with torch.no_grad(): model(x_time)
         mixers = [m for m in model.modules() if hasattr(m, 'slow_updates')]
-        slow = f"{mixers[0].slow_updates:.0f}/512" if mixers else '-'
-        rows.append([name, f'{count_params(model):,}', *(f'{a:.1%}' for a in acc[name]), slow, f'{t[name]*1e3:.1f}', f'{seconds[name]:.0f}'])
+        slow[name] = sum(m.slow_updates for m in mixers) / len(mixers) if mixers else None    # per layer, on x_time
+    return dict(acc=acc, curves=curves, models=models, train_s=seconds, forward_s=t, slow_updates=slow)
+
+@register_experiment('seed_section8', '08_adaptive', "The seed's section 8: Mamba vs MS-Mamba (k=8), AC-Mamba and the hybrid",
+                     cpu=dict(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer=2, steps=80, batch_size=16, eval_batches=2),
+                     gpu=dict(L_train=127, test_L=(127, 255, 511), d_model=192, n_layer=4, steps=400, batch_size=64, eval_batches=4))
+def section8_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer=2, steps=80, batch_size=16, lr=3e-3,
+                        eval_batches=2, device='cpu') -> ExperimentResult:
+    "Train the four models on the majority task; accuracy against length, slow updates and forward time."
+    cfg = MambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=3)
+    x_time = torch.randint(0, 3, (min(batch_size, 8), 512), device=device)
+    res = train_four('binary_majority', cfg, L_train, test_L, steps, batch_size, lr, 64, eval_batches, x_time, device)
+    acc, curves, models, seconds, t = res['acc'], res['curves'], res['models'], res['train_s'], res['forward_s']
+    rows = [[name, f'{count_params(m):,}', *(f'{a:.1%}' for a in acc[name]),
+             f"{res['slow_updates'][name]:.0f}/512" if res['slow_updates'][name] is not None else '-', f'{t[name]*1e3:.1f}',
+             f'{seconds[name]:.0f}'] for name, m in models.items()]
     rows.append(['seed: Toy Mamba / MS-Mamba', '~1M', '~69% (L=128)', *([''] * (len(test_L) - 1)), '64/512 (MS)', '97 / 171 (its Python code)', '-'])
     fig, axs = subplots(2)
     for name, h in curves.items(): axs[0].plot([p[0] for p in h], [p[1] for p in h], label=name)
     axs[0].set(xlabel='step', ylabel='training loss', yscale='log'); axs[0].legend(fontsize=7); axs[0].grid(alpha=0.3)
     plot_lines(axs[1], list(test_L), acc, xlabel='test length', ylabel='accuracy', title=f'trained at L={L_train}')
-    table = md_table(['model', 'parameters', *(f'acc L={L}' for L in test_L), 'slow updates (L=512)', f'forward ms ({min(batch_size, 8)}, 512)', 'train s'], rows)
+    table = md_table(['model', 'parameters', *(f'acc L={L}' for L in test_L), 'slow updates (L=512, per layer)', f'forward ms ({min(batch_size, 8)}, 512)', 'train s'], rows)
     ms_t = float(rows[1][-2]); m_t = float(rows[0][-2])
     claims = [Claim('MS-Mamba matches the single-scale model\'s accuracy (seed §8.3)', '~0.69 both',
                     f"Mamba {acc['Mamba'][0]:.2f}, MS-Mamba {acc['MS-Mamba k=8'][0]:.2f} at L={test_L[0]}",

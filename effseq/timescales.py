@@ -11,7 +11,7 @@ from .core import *
 from .tasks import Task, task_batches, masked_loss
 from .mamba import Mamba, MambaConfig, MambaLMHeadModel, count_params
 from .multiscale import MultiScaleMamba, multiscale_lm, time_many
-from .adaptive import AdaptiveMamba, adaptive_lm, aux_loss
+from .adaptive import AdaptiveMamba, adaptive_lm, aux_loss, train_four
 
 # %% auto #0
 __all__ = ['drift_direction', 'drift_task', 'drift_bayes_accuracy', 'timescales_experiment', 'slow_trace', 'plot_slow_updates',
@@ -49,27 +49,14 @@ def drift_bayes_accuracy(L: int, delta: float = 0.1, n: int = 20000, seed: int =
 def timescales_experiment(L_train=127, test_L=(127, 255), d_model=32, n_layer=2, steps=120, batch_size=16, lr=3e-3, delta=0.1,
                           eval_batches=8, device='cpu') -> ExperimentResult:
     "Train the four models on drift direction; accuracy against slow updates and time."
-    from effseq.train import train, evaluate, TrainConfig
     task, cfg = drift_task(delta), MambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=3)
-    builders = {'Mamba': lambda: MambaLMHeadModel(cfg, device=device), 'MS-Mamba k=8': lambda: multiscale_lm(cfg, k=8, device=device),
-                'AC-Mamba 12.5%': lambda: adaptive_lm(cfg, target_rate=0.125, device=device),
-                'hybrid 4..16': lambda: adaptive_lm(cfg, target_rate=0.125, min_interval=4, max_interval=16, device=device)}
     bayes = {L: drift_bayes_accuracy(L, delta) for L in test_L}
-    rows, acc, curves, stats, models, seconds = [], {}, {}, {}, {}, {}
     x_time = task_batches(task, 8, test_L[-1], seed=2, device=device)(0)['input_ids']
-    for name, build in builders.items():
-        seed_everything(0); model = build()
-        loss_fn = lambda logits, batch, model=model: masked_loss(logits, batch, 3) + aux_loss(model)
-        r = train(model, task_batches(task, batch_size, L_train, seed=0, device=device),
-                  TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), log_every=max(1, steps // 40)), loss_fn=loss_fn, progress=False)
-        acc[name] = [evaluate(model, task_batches(task, 128, L, seed=1, device=device), n_batches=eval_batches, vocab_size=3)['accuracy']
-                     for L in test_L]
-        curves[name], models[name], seconds[name] = r.history, model.eval(), r.seconds
-    with torch.no_grad(): t = time_many({n: (lambda m=m: m(x_time)) for n, m in models.items()}, repeat=5)   # all at once, round-robin
+    res = train_four(task, cfg, L_train, test_L, steps, batch_size, lr, 128, eval_batches, x_time, device)
+    acc, curves, models, seconds, t = res['acc'], res['curves'], res['models'], res['train_s'], res['forward_s']
+    rows, stats = [], {}
     for name, model in models.items():
-        with torch.no_grad(): model(x_time)
-        mixers = [m for m in model.modules() if hasattr(m, 'slow_updates')]
-        slow = sum(m.slow_updates for m in mixers) / len(mixers) if mixers else None
+        slow = res['slow_updates'][name]
         stats[name] = dict(params=count_params(model), slow_updates=slow, forward_s=t[name], train_s=seconds[name])
         rows.append([name, f'{count_params(model):,}', *(f'{a:.1%}' for a in acc[name]),
                      f'{slow:.0f}/{test_L[-1]}' if slow is not None else '-', f'{t[name]*1e3:.1f}', f'{seconds[name]:.0f}'])
@@ -83,7 +70,7 @@ def timescales_experiment(L_train=127, test_L=(127, 255), d_model=32, n_layer=2,
                       f'forward ms (8, {test_L[-1]})', 'train s'], rows)
     se = 0.5 / math.sqrt(128 * eval_batches)                                              # binomial standard error, at most
     margin = 2 * math.sqrt(2) * se                                                        # two standard errors of a difference
-    best = {L: max((acc[n][i], n) for n in builders if n != 'Mamba') for i, L in enumerate(test_L)}
+    best = {L: max((acc[n][i], n) for n in acc if n != 'Mamba') for i, L in enumerate(test_L)}
     helps = {L: best[L][0] > acc['Mamba'][i] + margin for i, L in enumerate(test_L)}
     claims = [Claim(f'a slow channel helps on sequences with structure at two time scales (seed §6.1, §6.3), L={L}', 'qualitative',
                     f"Mamba {acc['Mamba'][i]:.1%}, best slow-channel model {best[L][0]:.1%} (Bayes {bayes[L]:.1%})", helps[L])
