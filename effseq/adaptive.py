@@ -275,7 +275,8 @@ def section8_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer
     ms_t = float(rows[1][-2]); m_t = float(rows[0][-2])
     claims = [Claim('MS-Mamba matches the single-scale model\'s accuracy (seed §8.3)', '~0.69 both',
                     f"Mamba {acc['Mamba'][0]:.2f}, MS-Mamba {acc['MS-Mamba k=8'][0]:.2f} at L={test_L[0]}",
-                    abs(acc['Mamba'][0] - acc['MS-Mamba k=8'][0]) < 0.05),
+                    (abs(acc['Mamba'][0] - acc['MS-Mamba k=8'][0]) < 0.05) if max(acc['Mamba'][0], acc['MS-Mamba k=8'][0]) > 0.55
+                    else None),                                       # n/a while neither has learned (both near chance)
               Claim("MS-Mamba's forward is 171 ms vs 97 ms: slower only because of an unoptimised implementation (seed §8.3)",
                     '1.76x', f'{ms_t / m_t:.2f}x (whole LM, batch {min(batch_size, 8)}, L=512)', ms_t / m_t <= 1.15)]
     notes = (f"Chance is 50% (balanced labels). After {steps} steps of batch {batch_size}: Mamba {acc['Mamba'][0]:.1%}, MS-Mamba "
