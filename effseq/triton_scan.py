@@ -70,6 +70,32 @@ def _load_bc(ptr, offs_d, offs_n, offs_l, mask_d, mask_n, mask_l, s_1, s_n, s_l,
                     mask=mask_n[:, None] & mask_l[None, :], other=0.0).to(tl.float32)
         return t[None, :, :]
 
+@triton.jit
+def _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn,
+              HAS_H0: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr):
+    "The (BD, BN) state entering segment pid_s: the initial state (or 0) carried through the earlier segments' (decay, end state)."
+    h = tl.zeros((BD, BN), dtype=tl.float32)
+    if HAS_H0:
+        h = tl.load(h0_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32)
+    for s in range(0, pid_s):
+        base = (pid_b * n_seg + s) * DIM + offs_d
+        dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
+        hs_ = tl.load(segh_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
+        h = tl.exp2(A2 * dsum[:, None]) * h + hs_
+    return h
+
+@triton.jit
+def _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn,
+                 SEG_PASS: tl.constexpr):
+    "A forward program's last stores: in the segment pass its (decay sum, end state from 0); else the final state, if last."
+    if SEG_PASS:
+        base = (pid_b * n_seg + pid_s) * DIM + offs_d
+        tl.store(segs_ptr + base, dsum, mask=mask_d)
+        tl.store(segh_ptr + base[:, None] * N + offs_n[None, :], h, mask=mdn)
+    elif pid_s == n_seg - 1:
+        tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
+
+
 # %% ../nbs/04a_triton_scan.ipynb #652cf08c
 @triton.jit
 def _fwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
@@ -93,13 +119,7 @@ def _fwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_pt
     # the state entering this segment: the initial state, carried through the end states of earlier segments
     h = tl.zeros((BD, BN), dtype=tl.float32)
     if not SEG_PASS:
-        if HAS_H0:
-            h = tl.load(h0_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32)
-        for s in range(0, pid_s):
-            base = (pid_b * n_seg + s) * DIM + offs_d
-            dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
-            hs_ = tl.load(segh_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
-            h = tl.exp2(A2 * dsum[:, None]) * h + hs_
+        h = _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, HAS_H0, BD, BN)
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     dsum = tl.zeros((BD,), dtype=tl.float32)
@@ -130,12 +150,7 @@ def _fwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_pt
             tl.store(y_ptr + pid_b * s_yb + offs_d[:, None] * s_yd + offs_l[None, :] * s_yl,
                      y.to(y_ptr.dtype.element_ty), mask=m2)
         h = tl.sum(tl.where((offs_l == tl.minimum(l0 + BL, L) - 1)[None, None, :], hs, 0.0), 2)  # carry the last state
-    if SEG_PASS:
-        base = (pid_b * n_seg + pid_s) * DIM + offs_d
-        tl.store(segs_ptr + base, dsum, mask=mask_d)
-        tl.store(segh_ptr + base[:, None] * N + offs_n[None, :], h, mask=mdn)
-    elif pid_s == n_seg - 1:
-        tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
+    _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, SEG_PASS)
 
 # %% ../nbs/04a_triton_scan.ipynb #005ac225
 @triton.jit
@@ -159,13 +174,7 @@ def _fwd_seq_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h
     if not C_CONST: C_ptr += pid_b * s_Cb + g * s_Cg
     h = tl.zeros((BD, BN), dtype=tl.float32)
     if not SEG_PASS:
-        if HAS_H0:
-            h = tl.load(h0_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32)
-        for s in range(0, pid_s):
-            base = (pid_b * n_seg + s) * DIM + offs_d
-            dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
-            hs_ = tl.load(segh_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
-            h = tl.exp2(A2 * dsum[:, None]) * h + hs_
+        h = _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, HAS_H0, BD, BN)
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     if HAS_DTB:
@@ -206,12 +215,7 @@ def _fwd_seq_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h
                 zz = tl.load(z_ptr + pid_b * s_zb + offs_d * s_zd + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
                 y = y * zz * tl.sigmoid(zz)
             tl.store(y_ptr + pid_b * s_yb + offs_d * s_yd + t * s_yl, y.to(y_ptr.dtype.element_ty), mask=mask_d)
-    if SEG_PASS:
-        base = (pid_b * n_seg + pid_s) * DIM + offs_d
-        tl.store(segs_ptr + base, dsum, mask=mask_d)
-        tl.store(segh_ptr + base[:, None] * N + offs_n[None, :], h, mask=mdn)
-    elif pid_s == n_seg - 1:
-        tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
+    _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, SEG_PASS)
 
 # %% ../nbs/04a_triton_scan.ipynb #37cfb902
 def _next_pow2(x): return 1 << max(0, (int(x) - 1).bit_length())
@@ -232,33 +236,26 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     sms, BN = _num_sms(device), _next_pow2(N)
     kernel = kernel or 'nloop'   # the forward, with or without tile states: the state-loop kernel
     check_choice(kernel, 'kernel', ('seq', 'scan', 'lane', 'nloop'))
-    if kernel == 'nloop':   # one channel, 1024 steps (2048 for long 16-bit inputs), 4 warps per program
+    if kernel == 'nloop':   # one channel, 1024 steps (2048 for long 16-bit inputs); stores tile states every TB steps
         BL = min(_next_pow2(L), BL or (2048 if itemsize == 2 and L >= 8192 else 1024))
-        TB = TB or BL                                       # the length of the tiles whose start states it stores
+        TB = TB or BL
         BL, BD = max(BL, min(TB, _next_pow2(L))), BD or 1
-        while ch_per_group % BD: BD //= 2
-        n_tiles, programs = -(-L // BL), b * -(-D // BD)
-        n_seg = max(1, min(n_tiles, 1 if programs >= 2 * sms else -(-(waves or 4) * sms // programs)))
-        seg_len = -(-n_tiles // n_seg) * BL
-        return ScanConfig(BD=BD, BN=BN, BL=BL, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps or 4,
-                          stages=1, kernel=kernel, TB=TB)
-    BL = min(_next_pow2(L), BL or (32 if kernel == 'lane' else 64), max(16, 8192 // BN))  # (BD, BN, BL) within registers
-    if BD is None:
-        BD = {'seq': 8, 'lane': 32, 'scan': max(1, min(4, 8192 // (BN * BL)))}[kernel]
-        if kernel == 'seq' and b * -(-D // 8) < sms: BD = 32   # long sequences, few channels
+    else:                   # a (BD, BN, BL) block within registers
+        BL = TB = min(_next_pow2(L), BL or (32 if kernel == 'lane' else 64), max(16, 8192 // BN))
+        if BD is None:
+            BD = {'seq': 8, 'lane': 32, 'scan': max(1, min(4, 8192 // (BN * BL)))}[kernel]
+            if kernel == 'seq' and b * -(-D // 8) < sms: BD = 32   # long sequences, few channels
     while ch_per_group % BD: BD //= 2
-    if num_warps is None: num_warps = {'seq': 1 if BD * BN <= 256 else 4, 'lane': max(1, BD // 32), 'scan': 4}[kernel]
-    if stages is None: stages = 2 if kernel == 'lane' else 1
-    n_tiles = -(-L // BL)
-    programs = b * -(-D // BD)
-    if kernel == 'lane' and waves is None:   # one segment when programs fill the GPU twice over, else many
-        n_seg = 1 if programs >= 2 * sms else -(-8 * sms // programs)
-    else:
-        n_seg = -(-(waves or 4) * sms // programs)
+    if num_warps is None: num_warps = {'nloop': 4, 'seq': 1 if BD * BN <= 256 else 4, 'lane': max(1, BD // 32), 'scan': 4}[kernel]
+    n_tiles, programs = -(-L // BL), b * -(-D // BD)
+    if kernel in ('nloop', 'lane') and waves is None and programs >= 2 * sms:
+        n_seg = 1                                           # programs fill the GPU twice over: no segment pass
+    else:                                               # else about `waves` programs per multiprocessor
+        n_seg = -(-(waves or (8 if kernel == 'lane' else 4)) * sms // programs)
     n_seg = max(1, min(n_tiles, n_seg))
     seg_len = -(-n_tiles // n_seg) * BL
-    return ScanConfig(BD=BD, BN=BN, BL=BL, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps,
-                      stages=stages, kernel=kernel, TB=BL)
+    return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps,
+                      stages=stages or (2 if kernel == 'lane' else 1), kernel=kernel)
 
 def _train_configs(b, D, N, L, ch_per_group, device, itemsize=4) -> tuple[ScanConfig, ScanConfig]:
     "Forward and backward configs when a backward follows: the forward stores tile states at the backward's tile length."
@@ -295,18 +292,15 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
             *u.stride(), *delta.stride(), *A.stride(), *sB[:4], *sC[:4], *zz.stride(), *y.stride())
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_DTB=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  HAS_H0=initial_state is not None, B_CONST=sB[5], C_CONST=sC[5], BD=cfg.BD, BN=cfg.BN, BL=cfg.BL,
-                 STAGES=cfg.stages, num_warps=cfg.num_warps)
+                 num_warps=cfg.num_warps)
     if L == 0: return y, (initial_state.float() if initial_state is not None else hlast.zero_()), (tiles if store_tiles else None)
-    if cfg.kernel == 'nloop':   # in place of the tile states: a per-program scratch holding the N running states
-        n_dblk = triton.cdiv(DIM, cfg.BD)
-        scratch = torch.empty(b * n_dblk * cfg.n_seg * cfg.BN * cfg.BD, device=dev, dtype=f32)
-        args = args[:13] + (scratch,) + args[13:20] + (n_dblk,) + args[20:]
-        del flags['STAGES']; flags.update(STORE_TILES=store_tiles, TB=cfg.TB)
-        if cfg.n_seg > 1: _fwd_nloop_kernel[grid](*args, SEG_PASS=True, **{**flags, 'STORE_TILES': False})
-        _fwd_nloop_kernel[grid](*args, SEG_PASS=False, **flags)
-        return y, hlast, (tiles if store_tiles else None)
     if cfg.kernel == 'lane': raise ValueError("'lane' is a backward kernel; the forward kernels are 'nloop', 'seq' and 'scan'")
-    kernel = _fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel
+    if cfg.kernel == 'nloop':   # plus a per-program scratch holding the N running states
+        n_dblk = triton.cdiv(DIM, cfg.BD)
+        args += (torch.empty(b * n_dblk * cfg.n_seg * cfg.BN * cfg.BD, device=dev, dtype=f32), n_dblk)
+        kernel, flags['TB'] = _fwd_nloop_kernel, cfg.TB
+    else:
+        kernel, flags['STAGES'] = (_fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel), cfg.stages
     if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, STORE_TILES=False, **flags)
     kernel[grid](*args, SEG_PASS=False, STORE_TILES=store_tiles, **flags)
     return y, hlast, (tiles if store_tiles else None)
@@ -436,11 +430,11 @@ def _bwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, tiles
         tl.store(ddtb_ptr + base, dtb_acc, mask=mask_d)
 
 # %% ../nbs/04a_triton_scan.ipynb #932b08db
-def _sum_bc_grad(part, X, b, G, n_dblk):
+def _sum_bc_grad(part, X, b, G, n_dblk, time_major=False):
     "Sum per-program partial gradients of B or C into X's shape (a fixed-order sum, no atomics)."
     if X.dim() == 2: return part.sum((0, 1)).to(X.dtype)                      # (b, n_seg, D, N) -> (D, N)
-    part = part.view(b, G, n_dblk // G, *part.shape[2:]).sum(2)              # (b, G, N, L) or (b, G, L, N)
-    if part.shape[-1] != X.shape[-1]: part = part.transpose(-1, -2)          # the lane kernel writes time-major
+    part = part.view(b, G, n_dblk // G, *part.shape[2:]).sum(2)              # (b, G, N, L), or (b, G, L, N) if time_major
+    if time_major: part = part.transpose(-1, -2)
     return (part[:, 0] if X.dim() == 3 else part).to(X.dtype).contiguous()
 
 def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast=None,
@@ -469,10 +463,9 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     # the lane kernel's scratch: one chunk of recomputed states per program (b * D * n_seg * BL * N, not b * D * L * N)
     scratch = torch.empty(b * n_dblk * cfg.n_seg * cfg.BL * cfg.BN * cfg.BD, device=dev, dtype=f32) if lane else None
     args = (u, delta, A, B, C, D if D is not None else u, zz, delta_bias if delta_bias is not None else u, tiles, dout,
-            dlast.contiguous() if dlast is not None else dDp, segg, segs, *((scratch,) if lane else ()),
-            du, ddt, dz, dA, dBp, dCp, dDp, dtbp, dh0,
+            dlast.contiguous() if dlast is not None else dDp, segg, segs, du, ddt, dz, dA, dBp, dCp, dDp, dtbp, dh0,
             L, DIM, N, cfg.seg_len, cfg.n_seg, cpg, n_dblk, *u.stride(), *delta.stride(), *A.stride(), *sB[:4], *sC[:4],
-            *zz.stride(), *du.stride())
+            *zz.stride(), *du.stride(), *((scratch,) if lane else ()))
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_DTB=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  HAS_H0=initial_state is not None, HAS_DHL=dlast is not None, B_CONST=sB[5], C_CONST=sC[5],
                  BD=cfg.BD, BN=cfg.BN, BL=cfg.BL, num_warps=cfg.num_warps, **(dict(STAGES=cfg.stages) if lane else {}))
@@ -483,7 +476,7 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     else:
         for t in (dA, dBp, dCp, dDp, dtbp): t.zero_()
         if initial_state is not None: dh0 = dlast.float() if dlast is not None else torch.zeros_like(dh0)
-    return (du, ddt, dA.sum((0, 1)).to(A.dtype), _sum_bc_grad(dBp, B, b, G, n_dblk), _sum_bc_grad(dCp, C, b, G, n_dblk),
+    return (du, ddt, dA.sum((0, 1)).to(A.dtype), _sum_bc_grad(dBp, B, b, G, n_dblk, lane), _sum_bc_grad(dCp, C, b, G, n_dblk, lane),
             dDp.sum((0, 1)).to(D.dtype) if D is not None else None, dz if z is not None else None,
             dtbp.sum((0, 1)).to(delta_bias.dtype) if delta_bias is not None else None,
             dh0.to(initial_state.dtype) if initial_state is not None else None)
@@ -491,11 +484,11 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
 # %% ../nbs/04a_triton_scan.ipynb #74ab1a42
 @triton.jit
 def _bwd_lane_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, tiles_ptr, dout_ptr, dhl_ptr,
-                     segg_ptr, segs_ptr, scr_ptr, du_ptr, ddt_ptr, dz_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr, ddtb_ptr, dh0_ptr,
+                     segg_ptr, segs_ptr, du_ptr, ddt_ptr, dz_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr, ddtb_ptr, dh0_ptr,
                      L, DIM, N, seg_len, n_seg, ch_per_group, n_dblk,
                      s_ub, s_ud, s_ul, s_tb, s_td, s_tl, s_ad, s_an,
                      s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl,
-                     s_zb, s_zd, s_zl, s_ob, s_od, s_ol,
+                     s_zb, s_zd, s_zl, s_ob, s_od, s_ol, scr_ptr,
                      SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
                      SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHL: tl.constexpr, B_CONST: tl.constexpr,
                      C_CONST: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, STAGES: tl.constexpr):
@@ -661,11 +654,11 @@ def _bwd_lane_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, 
 # %% ../nbs/04a_triton_scan.ipynb #c31b4379
 @triton.jit
 def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
-                      segh_ptr, segs_ptr, y_ptr, hlast_ptr, scr_ptr, tiles_ptr,
-                      L, DIM, N, seg_len, n_seg, ch_per_group, n_dblk,
+                      segh_ptr, segs_ptr, y_ptr, hlast_ptr, tiles_ptr,
+                      L, DIM, N, seg_len, n_seg, ch_per_group,
                       s_ub, s_ud, s_ul, s_tb, s_td, s_tl, s_ad, s_an,
                       s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl,
-                      s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
+                      s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, scr_ptr, n_dblk,
                       SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
                       SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, B_CONST: tl.constexpr, C_CONST: tl.constexpr,
                       STORE_TILES: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, TB: tl.constexpr):
@@ -680,13 +673,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     h = tl.zeros((BD, BN), dtype=tl.float32)
     if not SEG_PASS:
         A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634
-        if HAS_H0:
-            h = tl.load(h0_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32)
-        for s in range(0, pid_s):
-            base = (pid_b * n_seg + s) * DIM + offs_d
-            dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
-            hs_ = tl.load(segh_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
-            h = tl.exp2(A2 * dsum[:, None]) * h + hs_
+        h = _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, HAS_H0, BD, BN)
     # the running state of every n lives in a small scratch: (BN, BD) floats per program
     pid_lin = (pid_b * n_dblk + pid_d) * n_seg + pid_s
     scr = scr_ptr + pid_lin * (BN * BD)
@@ -744,12 +731,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 y = y * zz * tl.sigmoid(zz)
             tl.store(y_ptr + pid_b * s_yb + offs_d[:, None] * s_yd + offs_l[None, :] * s_yl, y.to(y_ptr.dtype.element_ty), mask=m2)
     h = tl.load(scr + offs_n[None, :] * BD + offs_bd[:, None])
-    if SEG_PASS:
-        base = (pid_b * n_seg + pid_s) * DIM + offs_d
-        tl.store(segs_ptr + base, dsum, mask=mask_d)
-        tl.store(segh_ptr + base[:, None] * N + offs_n[None, :], h, mask=mdn)
-    elif pid_s == n_seg - 1:
-        tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
+    _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, SEG_PASS)
 
 
 # %% ../nbs/04a_triton_scan.ipynb #6a2456d6
