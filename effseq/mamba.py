@@ -140,6 +140,21 @@ class Mamba(nn.Module):
         self.D = nn.Parameter(torch.ones(self.d_inner, device=device)); self.D._no_weight_decay = True
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **fk)
 
+    def _conv(self, hidden_states, conv_state=None):
+        "in_proj, then the causal depthwise conv and SiLU: x and the gate z (b, d_inner, L); the last d_conv inputs into conv_state."
+        L = hidden_states.shape[1]
+        x, z = self.in_proj(hidden_states).mT.chunk(2, dim=1)                          # (b, d_inner, L) each
+        if conv_state is not None: conv_state.copy_(F.pad(x, (self.d_conv - L, 0)))    # last d_conv inputs
+        return F.silu(self.conv1d(x)[..., :L]), z                                      # causal
+
+    def _conv_step(self, hidden_states, conv_state):
+        "The same for one token (b, 1, d_model): x and z (b, d_inner); conv_state (b, d_inner, d_conv) shifted in place."
+        x, z = self.in_proj(hidden_states[:, 0]).chunk(2, dim=-1)
+        conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1)); conv_state[:, :, -1] = x
+        x = (conv_state * self.conv1d.weight[:, 0]).sum(-1)
+        if self.conv1d.bias is not None: x = x + self.conv1d.bias
+        return F.silu(x).to(hidden_states.dtype), z
+
     def _ssm_inputs(self, u):
         "From the conv output u (b, L, d_inner): delta before bias (b, d_inner, L), B and C (b, N, L)."
         dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
@@ -153,9 +168,7 @@ class Mamba(nn.Module):
         if inference_params is not None:
             conv_state, ssm_state = self._get_states_from_cache(inference_params, b)
             if inference_params.seqlen_offset > 0: return self.step(hidden_states, conv_state, ssm_state)[0]
-        x, z = self.in_proj(hidden_states).mT.chunk(2, dim=1)                          # (b, d_inner, L) each
-        if conv_state is not None: conv_state.copy_(F.pad(x, (self.d_conv - L, 0)))    # last d_conv inputs
-        x = F.silu(self.conv1d(x)[..., :L])                                            # (b, d_inner, L) causal
+        x, z = self._conv(hidden_states, conv_state)                                   # (b, d_inner, L) each
         dt, B, C = self._ssm_inputs(x.mT)
         A = -torch.exp(self.A_log.float())                                             # (d_inner, N)
         y = selective_scan_fn(x, dt, A, B, C, self.D.float(), z=z, delta_bias=self.dt_proj.bias.float(),
@@ -167,11 +180,7 @@ class Mamba(nn.Module):
         "Decode one token (b, 1, d_model), updating `conv_state` (b, d_inner, d_conv) and `ssm_state` (b, d_inner, N) in place."
         _check_hidden(hidden_states, self.d_model)
         if hidden_states.shape[1] != 1: raise ValueError(f"`step` takes one token, shape (b, 1, d_model); got {tuple(hidden_states.shape)}")
-        x, z = self.in_proj(hidden_states[:, 0]).chunk(2, dim=-1)                      # (b, d_inner) each
-        conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1)); conv_state[:, :, -1] = x
-        x = (conv_state * self.conv1d.weight[:, 0]).sum(-1)                            # (b, d_inner)
-        if self.conv1d.bias is not None: x = x + self.conv1d.bias
-        x = F.silu(x).to(hidden_states.dtype)
+        x, z = self._conv_step(hidden_states, conv_state)                              # (b, d_inner) each
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight)                                         # (b, d_inner)
         A = -torch.exp(self.A_log.float())
@@ -229,9 +238,7 @@ class S4DMixer(nn.Module):
         if inference_params is not None:
             conv_state, ssm_state = Mamba._get_states_from_cache(self, inference_params, b)
             if inference_params.seqlen_offset > 0: return self.step(hidden_states, conv_state, ssm_state)[0]
-        x, z = self.in_proj(hidden_states).mT.chunk(2, dim=1)
-        if conv_state is not None: conv_state.copy_(F.pad(x, (self.d_conv - L, 0)))
-        x = F.silu(self.conv1d(x)[..., :L])                                                # (b, d_inner, L)
+        x, z = self._conv(hidden_states, conv_state)                                   # (b, d_inner, L)
         dt = self.log_dt.exp()[None, :, None].to(x.dtype).expand_as(x).contiguous()        # (b, d_inner, L) constant in t
         A = -torch.exp(self.A_log.float())
         y = selective_scan_fn(x, dt, A, self.B, self.C, self.D.float(), z=z, return_last_state=ssm_state is not None,
@@ -242,18 +249,14 @@ class S4DMixer(nn.Module):
     def step(self, hidden_states, conv_state, ssm_state):
         "Decode one token (b, 1, d_model), updating the states in place."
         _check_hidden(hidden_states, self.d_model)
-        x, z = self.in_proj(hidden_states[:, 0]).chunk(2, dim=-1)
-        conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1)); conv_state[:, :, -1] = x
-        x = (conv_state * self.conv1d.weight[:, 0]).sum(-1)
-        if self.conv1d.bias is not None: x = x + self.conv1d.bias
-        x = F.silu(x).to(hidden_states.dtype)
+        x, z = self._conv_step(hidden_states, conv_state)
         b = x.shape[0]
         dt = self.log_dt.exp()[None].to(x.dtype).expand(b, -1)                               # (b, d_inner)
         Bg, Cg = self.B[None].expand(b, -1, -1), self.C[None].expand(b, -1, -1)             # one group per channel
         y = selective_state_update(ssm_state, x, dt, -torch.exp(self.A_log.float()), Bg, Cg, self.D, z=z, backend=self.backend)
         return self.out_proj(y)[:, None], conv_state, ssm_state
 
-    allocate_inference_cache = Mamba.allocate_inference_cache
+    allocate_inference_cache, _conv, _conv_step = Mamba.allocate_inference_cache, Mamba._conv, Mamba._conv_step
 
 # %% ../nbs/05_mamba.ipynb #e7c4c273
 class RMSNorm(nn.Module):

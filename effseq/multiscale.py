@@ -42,9 +42,7 @@ class MultiScaleMamba(Mamba):
 
     def _inputs(self, hidden_states):
         "Per-token (non-recurrent) maps: conv output xc, gate z (b, d_inner, L), delta before bias, B and C."
-        L = hidden_states.shape[1]
-        x, z = self.in_proj(hidden_states).mT.chunk(2, dim=1)                          # (b, d_inner, L)
-        xc = F.silu(self.conv1d(x)[..., :L])
+        xc, z = self._conv(hidden_states)                                              # (b, d_inner, L)
         return (xc, z, *self._ssm_inputs(xc.mT))
 
     def _fast(self, hidden_states):
@@ -154,11 +152,7 @@ def _ms_allocate(self, batch_size, max_seqlen, dtype=None):
 
 def _fast_step(self, hidden_states, conv_state, ssm_state):
     "The fast channel for one token (b, 1, d_model): conv output xc, gate z and fast output y_f (b, d_inner); states in place."
-    x, z = self.in_proj(hidden_states[:, 0]).chunk(2, dim=-1)
-    conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1)); conv_state[:, :, -1] = x
-    xc = (conv_state * self.conv1d.weight[:, 0]).sum(-1)
-    if self.conv1d.bias is not None: xc = xc + self.conv1d.bias
-    xc = F.silu(xc)
+    xc, z = self._conv_step(hidden_states, conv_state)
     dt, B, C = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
     y_f = selective_state_update(ssm_state, xc, F.linear(dt, self.dt_proj.weight), -torch.exp(self.A_log.float()), B, C,
                                  self.D.float(), dt_bias=self.dt_proj.bias.float(), dt_softplus=True, backend=self.backend)
