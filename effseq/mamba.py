@@ -169,12 +169,16 @@ class Mamba(nn.Module):
             conv_state, ssm_state = self._get_states_from_cache(inference_params, b)
             if inference_params.seqlen_offset > 0: return self.step(hidden_states, conv_state, ssm_state)[0]
         x, z = self._conv(hidden_states, conv_state)                                   # (b, d_inner, L) each
-        dt, B, C = self._ssm_inputs(x.mT)
-        A = -torch.exp(self.A_log.float())                                             # (d_inner, N)
-        y = selective_scan_fn(x, dt, A, B, C, self.D.float(), z=z, delta_bias=self.dt_proj.bias.float(),
-                              delta_softplus=True, return_last_state=ssm_state is not None, backend=self.backend)
+        y = self._scan(x, z, return_last_state=ssm_state is not None)
         if ssm_state is not None: y, last = y; ssm_state.copy_(last)
         return self.out_proj(y.mT)                                                     # (b, L, d_model)
+
+    def _scan(self, x, z, return_last_state=False):
+        "The selective scan of the conv output x, gated by z (b, d_inner, L); and its last state if asked."
+        dt, B, C = self._ssm_inputs(x.mT)
+        A = -torch.exp(self.A_log.float())                                             # (d_inner, N)
+        return selective_scan_fn(x, dt, A, B, C, self.D.float(), z=z, delta_bias=self.dt_proj.bias.float(),
+                                 delta_softplus=True, return_last_state=return_last_state, backend=self.backend)
 
     def step(self, hidden_states, conv_state, ssm_state):
         "Decode one token (b, 1, d_model), updating `conv_state` (b, d_inner, d_conv) and `ssm_state` (b, d_inner, N) in place."
@@ -230,21 +234,12 @@ class S4DMixer(nn.Module):
         for p in (self.log_dt, self.A_log, self.D): p._no_weight_decay = True
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **fk)
 
-    def forward(self, hidden_states, inference_params: InferenceParams | None = None):
-        "Map (b, L, d_model) to (b, L, d_model); with a cache, store the states or decode one step."
-        _check_hidden(hidden_states, self.d_model)
-        b, L, _ = hidden_states.shape
-        conv_state = ssm_state = None
-        if inference_params is not None:
-            conv_state, ssm_state = Mamba._get_states_from_cache(self, inference_params, b)
-            if inference_params.seqlen_offset > 0: return self.step(hidden_states, conv_state, ssm_state)[0]
-        x, z = self._conv(hidden_states, conv_state)                                   # (b, d_inner, L)
+    def _scan(self, x, z, return_last_state=False):
+        "The time-invariant scan of x, gated by z (b, d_inner, L): the same step size and B, C at every step."
         dt = self.log_dt.exp()[None, :, None].to(x.dtype).expand_as(x).contiguous()        # (b, d_inner, L) constant in t
         A = -torch.exp(self.A_log.float())
-        y = selective_scan_fn(x, dt, A, self.B, self.C, self.D.float(), z=z, return_last_state=ssm_state is not None,
-                              backend=self.backend)
-        if ssm_state is not None: y, last = y; ssm_state.copy_(last)
-        return self.out_proj(y.mT)
+        return selective_scan_fn(x, dt, A, self.B, self.C, self.D.float(), z=z, return_last_state=return_last_state,
+                                 backend=self.backend)
 
     def step(self, hidden_states, conv_state, ssm_state):
         "Decode one token (b, 1, d_model), updating the states in place."
@@ -256,7 +251,9 @@ class S4DMixer(nn.Module):
         y = selective_state_update(ssm_state, x, dt, -torch.exp(self.A_log.float()), Bg, Cg, self.D, z=z, backend=self.backend)
         return self.out_proj(y)[:, None], conv_state, ssm_state
 
-    allocate_inference_cache, _conv, _conv_step = Mamba.allocate_inference_cache, Mamba._conv, Mamba._conv_step
+    # the rest is Mamba's: the cache, the conv front end and the forward (which calls this class's _scan)
+    forward, allocate_inference_cache, _get_states_from_cache = Mamba.forward, Mamba.allocate_inference_cache, Mamba._get_states_from_cache
+    _conv, _conv_step = Mamba._conv, Mamba._conv_step
 
 # %% ../nbs/05_mamba.ipynb #e7c4c273
 class RMSNorm(nn.Module):
