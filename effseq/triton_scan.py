@@ -95,6 +95,28 @@ def _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DI
     elif pid_s == n_seg - 1:
         tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
 
+@triton.jit
+def _load_bc_n(ptr, offs_d, offs_l, mask_d, mask_l, n, s_1, s_n, s_l, CONST: tl.constexpr):
+    "Row n of B or C in fp32: (BD, 1) when constant (D, N), else (1, BL) along time."
+    if CONST:
+        return tl.load(ptr + offs_d * s_1 + n * s_n, mask=mask_d, other=0.0).to(tl.float32)[:, None]
+    else:
+        return tl.load(ptr + n * s_n + offs_l * s_l, mask=mask_l, other=0.0).to(tl.float32)[None, :]
+
+@triton.jit
+def _grad_carry_in(A_ptr, dhl_ptr, segg_ptr, segs_ptr, pid_b, pid_s, n_seg, DIM, N, s_ad, s_an, offs_d, offs_n, mask_d, mdn,
+                   HAS_DHL: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr):
+    "The (BD, BN) gradient reaching the state just after segment pid_s: the last state's gradient carried back through later segments."
+    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634
+    G = tl.zeros((BD, BN), dtype=tl.float32)
+    if HAS_DHL:
+        G = tl.load(dhl_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32)
+    for i in range(0, n_seg - 1 - pid_s):
+        base = (pid_b * n_seg + n_seg - 1 - i) * DIM + offs_d
+        dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
+        G = tl.exp2(A2 * dsum[:, None]) * G + tl.load(segg_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
+    return G
+
 
 # %% ../nbs/04a_triton_scan.ipynb #652cf08c
 @triton.jit
@@ -231,35 +253,41 @@ class ScanConfig(types.SimpleNamespace):
 LANE_MAX_N = 16   # the lane kernel keeps all N states of a channel in one thread's registers
 
 def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=False, BD=None, BL=None, num_warps=None,
-                waves=None, stages=None, TB=None, itemsize=4) -> ScanConfig:
+                waves=None, stages=None, TB=None, itemsize=4, nsub=None) -> ScanConfig:
     "Pick the launch parameters for a selective scan of this shape (see the benchmark section for where they come from)."
     sms, BN = _num_sms(device), _next_pow2(N)
     kernel = kernel or 'nloop'   # the forward, with or without tile states: the state-loop kernel
-    check_choice(kernel, 'kernel', ('seq', 'scan', 'lane', 'nloop'))
+    check_choice(kernel, 'kernel', ('seq', 'scan', 'lane', 'nloop', 'nloop_bwd'))
     if kernel == 'nloop':   # one channel, 1024 steps (2048 for long 16-bit inputs); stores tile states every TB steps
         BL = min(_next_pow2(L), BL or (2048 if itemsize == 2 and L >= 8192 else 1024))
         TB = TB or BL
         BL, BD = max(BL, min(TB, _next_pow2(L))), BD or 1
+    elif kernel == 'nloop_bwd':   # the state-loop backward: nsub blocks of BD channels x BL steps, one warp
+        BL = TB = max(16, min(_next_pow2(L), BL or 128))
+        BD = BD or 4
+        nsub = nsub or max(1, min(4, BN // BD))   # BD * nsub >= N (up to 16): dB, dC partial sums no larger than 2 b D L
     else:                   # a (BD, BN, BL) block within registers
         BL = TB = min(_next_pow2(L), BL or (32 if kernel == 'lane' else 64), max(16, 8192 // BN))
         if BD is None:
             BD = {'seq': 8, 'lane': 32, 'scan': max(1, min(4, 8192 // (BN * BL)))}[kernel]
             if kernel == 'seq' and b * -(-D // 8) < sms: BD = 32   # long sequences, few channels
     while ch_per_group % BD: BD //= 2
-    if num_warps is None: num_warps = {'nloop': 4, 'seq': 1 if BD * BN <= 256 else 4, 'lane': max(1, BD // 32), 'scan': 4}[kernel]
-    n_tiles, programs = -(-L // BL), b * -(-D // BD)
-    if kernel in ('nloop', 'lane') and waves is None and programs >= 2 * sms:
+    nsub = nsub or 1
+    while ch_per_group % (BD * nsub): nsub //= 2                 # a program's channels share one group of B, C
+    if num_warps is None: num_warps = {'nloop': 4, 'nloop_bwd': 1, 'seq': 1 if BD * BN <= 256 else 4, 'lane': max(1, BD // 32), 'scan': 4}[kernel]
+    n_tiles, programs = -(-L // BL), b * -(-D // (BD * nsub))
+    if kernel in ('nloop', 'nloop_bwd', 'lane') and waves is None and programs >= 2 * sms:
         n_seg = 1                                           # programs fill the GPU twice over: no segment pass
     else:                                               # else about `waves` programs per multiprocessor
-        n_seg = -(-(waves or (8 if kernel == 'lane' else 4)) * sms // programs)
+        n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 16}.get(kernel, 4)) * sms // programs)
     n_seg = max(1, min(n_tiles, n_seg))
     seg_len = -(-n_tiles // n_seg) * BL
     return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps,
-                      stages=stages or (2 if kernel == 'lane' else 1), kernel=kernel)
+                      stages=stages or (2 if kernel == 'lane' else 3 if kernel == 'nloop' and programs < 16 * sms else 1), kernel=kernel, nsub=nsub)
 
 def _train_configs(b, D, N, L, ch_per_group, device, itemsize=4) -> tuple[ScanConfig, ScanConfig]:
     "Forward and backward configs when a backward follows: the forward stores tile states at the backward's tile length."
-    bw = scan_config(b, D, N, L, ch_per_group, device, kernel='lane' if _next_pow2(N) <= LANE_MAX_N else 'scan')
+    bw = scan_config(b, D, N, L, ch_per_group, device, kernel='nloop_bwd')
     fw = scan_config(b, D, N, L, ch_per_group, device, tiles=True, TB=bw.BL, itemsize=itemsize)
     return fw, bw
 
@@ -297,8 +325,8 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     if cfg.kernel == 'lane': raise ValueError("'lane' is a backward kernel; the forward kernels are 'nloop', 'seq' and 'scan'")
     if cfg.kernel == 'nloop':   # plus a per-program scratch holding the N running states
         n_dblk = triton.cdiv(DIM, cfg.BD)
-        args += (torch.empty(b * n_dblk * cfg.n_seg * cfg.BN * cfg.BD, device=dev, dtype=f32), n_dblk)
-        kernel, flags['TB'] = _fwd_nloop_kernel, cfg.TB
+        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BN * cfg.BD, device=dev, dtype=f32), n_dblk)
+        kernel, flags['TB'], flags['STAGES'] = _fwd_nloop_kernel, cfg.TB, cfg.stages
     else:
         kernel, flags['STAGES'] = (_fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel), cfg.stages
     if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, STORE_TILES=False, **flags)
@@ -447,7 +475,7 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     lane = cfg.kernel == 'lane'
     if tiles.shape[2] != -(-L // cfg.BL): raise ValueError("`tiles` were stored with another tile length BL")
     dev, f32 = u.device, torch.float32
-    n_dblk = triton.cdiv(DIM, cfg.BD)
+    n_dblk = triton.cdiv(DIM, cfg.BD * cfg.nsub)
     du = torch.empty(b, DIM, L, device=dev, dtype=u.dtype)
     ddt = torch.empty(b, DIM, L, device=dev, dtype=delta.dtype)
     dz = torch.empty(b, DIM, L, device=dev, dtype=z.dtype) if z is not None else du
@@ -460,16 +488,20 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     segg = torch.empty(b, cfg.n_seg, DIM, N, device=dev, dtype=f32); segs = torch.empty(b, cfg.n_seg, DIM, device=dev, dtype=f32)
     zz = z if z is not None else u
     grid = (b, n_dblk, cfg.n_seg)
-    # the lane kernel's scratch: one chunk of recomputed states per program (b * D * n_seg * BL * N, not b * D * L * N)
-    scratch = torch.empty(b * n_dblk * cfg.n_seg * cfg.BL * cfg.BN * cfg.BD, device=dev, dtype=f32) if lane else None
+    # scratch: the lane kernel's one chunk of recomputed states per program (b * D * n_seg * BL * N, not b * D * L * N);
+    # the state-loop kernel's carries and sums, 5 x (N, BD) floats per program
+    per_prog = {'lane': cfg.BL * cfg.BN * cfg.BD, 'nloop_bwd': cfg.nsub * (5 * cfg.BN + 2) * cfg.BD}.get(cfg.kernel)
+    scratch = torch.empty(b * n_dblk * cfg.n_seg * per_prog, device=dev, dtype=f32) if per_prog else None
     args = (u, delta, A, B, C, D if D is not None else u, zz, delta_bias if delta_bias is not None else u, tiles, dout,
             dlast.contiguous() if dlast is not None else dDp, segg, segs, du, ddt, dz, dA, dBp, dCp, dDp, dtbp, dh0,
             L, DIM, N, cfg.seg_len, cfg.n_seg, cpg, n_dblk, *u.stride(), *delta.stride(), *A.stride(), *sB[:4], *sC[:4],
-            *zz.stride(), *du.stride(), *((scratch,) if lane else ()))
+            *zz.stride(), *du.stride(), *((scratch,) if per_prog else ()))
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_DTB=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  HAS_H0=initial_state is not None, HAS_DHL=dlast is not None, B_CONST=sB[5], C_CONST=sC[5],
-                 BD=cfg.BD, BN=cfg.BN, BL=cfg.BL, num_warps=cfg.num_warps, **(dict(STAGES=cfg.stages) if lane else {}))
-    kernel = _bwd_lane_kernel if lane else _bwd_kernel
+                 BD=cfg.BD, BN=cfg.BN, BL=cfg.BL, num_warps=cfg.num_warps, **(dict(STAGES=cfg.stages) if cfg.kernel != 'scan' else {}),
+                 **(dict(NSUB=cfg.nsub) if cfg.kernel == 'nloop_bwd' else {}))
+    # (looked up when called: the later kernels are defined further down the chapter)
+    kernel = _bwd_lane_kernel if lane else _bwd_nloop_kernel if cfg.kernel == 'nloop_bwd' else _bwd_kernel
     if L > 0:
         if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, **flags)
         kernel[grid](*args, SEG_PASS=False, **flags)
@@ -661,7 +693,8 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                       s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, scr_ptr, n_dblk,
                       SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
                       SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, B_CONST: tl.constexpr, C_CONST: tl.constexpr,
-                      STORE_TILES: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, TB: tl.constexpr):
+                      STORE_TILES: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, TB: tl.constexpr,
+                      STAGES: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
     offs_d = (pid_d * BD + tl.arange(0, BD)).to(tl.int64); offs_n = tl.arange(0, BN)
     mask_d = offs_d < DIM; mask_n = offs_n < N
@@ -674,11 +707,14 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     if not SEG_PASS:
         A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634
         h = _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, HAS_H0, BD, BN)
-    # the running state of every n lives in a small scratch: (BN, BD) floats per program
+    # the running state of every n lives in a small scratch, two buffers of (BN, BD) floats per program: each chunk
+    # reads one and writes the other
     pid_lin = (pid_b * n_dblk + pid_d) * n_seg + pid_s
-    scr = scr_ptr + pid_lin * (BN * BD)
+    scr0 = scr_ptr + pid_lin * (2 * BN * BD)
     offs_bd = tl.arange(0, BD)
-    tl.store(scr + offs_n[None, :] * BD + offs_bd[:, None], h)
+    tl.store(scr0 + offs_n[None, :] * BD + offs_bd[:, None], h)
+    lastp = offs_bd[:, None] + tl.zeros((1, BL), dtype=tl.int32)           # (BD, BL) offsets: column BL-1 lands in slot d
+    last_col = (tl.arange(0, BL) == BL - 1)[None, :]
     tl.debug_barrier()
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
@@ -687,14 +723,14 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     start = pid_s * seg_len
     end = tl.minimum(start + seg_len, L)
     for l0 in range(start, end, BL):
+        scr = scr0 + ((l0 - start) // BL % 2) * (BN * BD); scw = scr0 + (1 - (l0 - start) // BL % 2) * (BN * BD)
         offs_l = l0 + tl.arange(0, BL); mask_l = offs_l < end
         m2 = mask_d[:, None] & mask_l[None, :]
         dt, _ = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
         u = tl.load(u_ptr + offs_d[:, None] * s_ud + offs_l[None, :] * s_ul, mask=m2, other=0.0).to(tl.float32)
         dtu = dt * u
         y = tl.zeros((BD, BL), dtype=tl.float32)
-        last_col = (tl.arange(0, BL) == BL - 1)[None, :]
-        for n in range(0, N):
+        for n in tl.range(0, N, num_stages=STAGES):
             An = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
             if B_CONST:
                 Bn = tl.load(B_ptr + offs_d * s_Bg + n * s_Bn, mask=mask_d, other=0.0).to(tl.float32)[:, None]
@@ -719,7 +755,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 else:
                     Cn = tl.load(C_ptr + n * s_Cn + offs_l * s_Cl, mask=mask_l, other=0.0).to(tl.float32)[None, :]
                 y += hn * Cn
-            tl.store(scr + n * BD + offs_bd, tl.sum(tl.where(last_col, hn, 0.0), 1))
+            tl.store(scw + n * BD + lastp, hn, mask=last_col)
         tl.debug_barrier()
         if SEG_PASS:
             dsum += tl.sum(dt, 1)
@@ -730,8 +766,173 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 zz = tl.load(z_ptr + pid_b * s_zb + offs_d[:, None] * s_zd + offs_l[None, :] * s_zl, mask=m2, other=0.0).to(tl.float32)
                 y = y * zz * tl.sigmoid(zz)
             tl.store(y_ptr + pid_b * s_yb + offs_d[:, None] * s_yd + offs_l[None, :] * s_yl, y.to(y_ptr.dtype.element_ty), mask=m2)
-    h = tl.load(scr + offs_n[None, :] * BD + offs_bd[:, None])
+    h = tl.load(scr0 + (tl.cdiv(end - start, BL) % 2) * (BN * BD) + offs_n[None, :] * BD + offs_bd[:, None])
     _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, SEG_PASS)
+
+
+# %% ../nbs/04a_triton_scan.ipynb #9d90f752
+@triton.jit
+def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, tiles_ptr, dout_ptr, dhl_ptr,
+                      segg_ptr, segs_ptr, du_ptr, ddt_ptr, dz_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr, ddtb_ptr, dh0_ptr,
+                      L, DIM, N, seg_len, n_seg, ch_per_group, n_dblk,
+                      s_ub, s_ud, s_ul, s_tb, s_td, s_tl, s_ad, s_an,
+                      s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl,
+                      s_zb, s_zd, s_zl, s_ob, s_od, s_ol, scr_ptr,
+                      SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
+                      SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHL: tl.constexpr, B_CONST: tl.constexpr,
+                      C_CONST: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, NSUB: tl.constexpr,
+                      STAGES: tl.constexpr):
+    # a program owns NSUB blocks of BD channels of one sequence (one segment of it), and walks its chunks backwards
+    pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
+    offs_n = tl.arange(0, BN); mask_n = offs_n < N
+    offs_bd = tl.arange(0, BD)
+    first = (tl.arange(0, BL) == 0)[None, :]                                # a chunk's first step
+    firstp = offs_bd[:, None] + tl.zeros((1, BL), dtype=tl.int32)          # (BD, BL) offsets: column 0 lands in slot d
+    g_id = (pid_d * BD * NSUB) // ch_per_group
+    u_ptr += pid_b * s_ub; dt_ptr += pid_b * s_tb; dout_ptr += pid_b * s_ob
+    if HAS_Z: z_ptr += pid_b * s_zb
+    if not B_CONST: B_ptr += pid_b * s_Bb + g_id * s_Bg
+    if not C_CONST: C_ptr += pid_b * s_Cb + g_id * s_Cg
+    if not B_CONST: dB_ptr += (pid_b * n_dblk + pid_d) * N * L              # this program's (N, L) partial sums
+    if not C_CONST: dC_ptr += (pid_b * n_dblk + pid_d) * N * L
+    # per-program scratch, per block of channels: sums over time of dA (and of dB, dC when constant) as (BN, BD),
+    # two (BN, BD) buffers for G[n], the gradient reaching state n at the first step after a chunk (a chunk reads one
+    # and writes the other), and the sums of dD and d(delta_bias)
+    SUB: tl.constexpr = 5 * BN * BD + 2 * BD
+    scr = scr_ptr + ((pid_b * n_dblk + pid_d) * n_seg + pid_s) * (NSUB * SUB)
+    snd = offs_n[None, :] * BD + offs_bd[:, None]                           # (BD, BN) offsets into one (BN, BD) sum
+    zero = tl.zeros((BD, BN), dtype=tl.float32)
+    for j in range(0, NSUB):
+        offs_d = (pid_d * BD * NSUB + j * BD + offs_bd).to(tl.int64); mask_d = offs_d < DIM
+        mdn = mask_d[:, None] & mask_n[None, :]
+        G = zero
+        if not SEG_PASS:
+            G = _grad_carry_in(A_ptr, dhl_ptr, segg_ptr, segs_ptr, pid_b, pid_s, n_seg, DIM, N, s_ad, s_an,
+                               offs_d, offs_n, mask_d, mdn, HAS_DHL, BD, BN)
+        s = scr + j * SUB
+        tl.store(s + 3 * BN * BD + snd, G)
+        tl.store(s + snd, zero); tl.store(s + BN * BD + snd, zero); tl.store(s + 2 * BN * BD + snd, zero)
+        tl.store(s + 5 * BN * BD + offs_bd, tl.zeros((BD,), dtype=tl.float32))
+        tl.store(s + 5 * BN * BD + BD + offs_bd, tl.zeros((BD,), dtype=tl.float32))
+    tl.debug_barrier()
+    n_tiles = tl.cdiv(L, BL)
+    start = pid_s * seg_len
+    end = tl.minimum(start + seg_len, L)
+    nt_seg = tl.cdiv(end - start, BL)
+    for i in range(0, nt_seg):
+        c0 = start + (nt_seg - 1 - i) * BL                                     # chunks in reverse order
+        offs_l = c0 + tl.arange(0, BL); mask_l = offs_l < end
+        for j in range(0, NSUB):
+            offs_d = (pid_d * BD * NSUB + j * BD + offs_bd).to(tl.int64); mask_d = offs_d < DIM
+            m2 = mask_d[:, None] & mask_l[None, :]
+            s = scr + j * SUB
+            sA, sB, sC = s, s + BN * BD, s + 2 * BN * BD
+            sGr = s + (3 + i % 2) * (BN * BD); sGw = s + (4 - i % 2) * (BN * BD)
+            # Delta of the NEXT step, which sets a_{t+1} in g_t = a_{t+1} g_{t+1} + dy_t C_t (0 past the sequence's end)
+            dtn, _ = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l + 1, mask_d, mask_l & (offs_l + 1 < L), s_td, s_tl,
+                                 HAS_DTB, SOFTPLUS)
+            dout = tl.load(dout_ptr + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, mask=m2, other=0.0).to(tl.float32)
+            if HAS_Z:
+                zz = tl.load(z_ptr + offs_d[:, None] * s_zd + offs_l[None, :] * s_zl, mask=m2, other=0.0).to(tl.float32)
+                sz = tl.sigmoid(zz)
+                dy = dout * zz * sz
+            else:
+                dy = dout
+            if SEG_PASS:   # only the segment's map of G: the decay over it and the gradient it adds
+                sDS = s + 5 * BN * BD
+                tl.store(sDS + offs_bd, tl.load(sDS + offs_bd) + tl.sum(dtn, 1))
+                for n in range(0, N):
+                    An2 = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
+                    Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
+                    ra, rb = tl.associative_scan((tl.exp2(dtn * An2[:, None]), dy * Cn), 1, _combine, reverse=True)
+                    Gn = tl.load(sGr + n * BD + offs_bd)
+                    tl.store(sGw + n * BD + firstp, rb + ra * Gn[:, None], mask=first)
+            else:
+                dt, raw = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
+                u = tl.load(u_ptr + offs_d[:, None] * s_ud + offs_l[None, :] * s_ul, mask=m2, other=0.0).to(tl.float32)
+                dtu = dt * u
+                gB = tl.zeros((BD, BL), dtype=tl.float32)                        # sum_n g B_n
+                gAh = tl.zeros((BD, BL), dtype=tl.float32)                       # sum_n A_n g a h_{t-1}
+                y = tl.zeros((BD, BL), dtype=tl.float32)                         # the forward's y, for dz
+                for n in tl.range(0, N, num_stages=STAGES):   # pipelined: state n+1's loads issue during state n
+                    An = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32)
+                    An2 = An * 1.4426950408889634
+                    Bn = _load_bc_n(B_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Bg, s_Bn, s_Bl, B_CONST)
+                    Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
+                    # recompute state n over the chunk from its stored start
+                    a = tl.exp2(dt * An2[:, None])
+                    bu = dtu * Bn
+                    fa, fb = tl.associative_scan((a, bu), 1, _combine)
+                    hc = tl.load(tiles_ptr + ((pid_b * DIM + offs_d) * n_tiles + c0 // BL) * N + n, mask=mask_d, other=0.0)
+                    h = fa * hc[:, None] + fb
+                    # its gradient: a reverse scan, carried in from the chunk after
+                    ra, rb = tl.associative_scan((tl.exp2(dtn * An2[:, None]), dy * Cn), 1, _combine, reverse=True)
+                    Gn = tl.load(sGr + n * BD + offs_bd)
+                    g = rb + ra * Gn[:, None]
+                    tl.store(sGw + n * BD + firstp, g, mask=first)              # the carry for the chunk before
+                    q = g * (h - bu)                                             # g_t a_t h_{t-1}
+                    gB += g * Bn
+                    gAh += q * An[:, None]
+                    tl.store(sA + n * BD + offs_bd, tl.load(sA + n * BD + offs_bd) + tl.sum(q * dt, 1))
+                    if HAS_Z:
+                        y += h * Cn
+                    gdu = g * dtu
+                    dyh = dy * h
+                    if B_CONST:
+                        tl.store(sB + n * BD + offs_bd, tl.load(sB + n * BD + offs_bd) + tl.sum(gdu, 1))
+                    else:   # summed over the program's channels here (block by block), over programs after: no atomics
+                        pB = dB_ptr + n * L + offs_l
+                        if j == 0:
+                            tl.store(pB, tl.sum(gdu, 0), mask=mask_l)
+                        else:
+                            tl.store(pB, tl.load(pB, mask=mask_l, other=0.0) + tl.sum(gdu, 0), mask=mask_l)
+                    if C_CONST:
+                        tl.store(sC + n * BD + offs_bd, tl.load(sC + n * BD + offs_bd) + tl.sum(dyh, 1))
+                    else:
+                        pC = dC_ptr + n * L + offs_l
+                        if j == 0:
+                            tl.store(pC, tl.sum(dyh, 0), mask=mask_l)
+                        else:
+                            tl.store(pC, tl.load(pC, mask=mask_l, other=0.0) + tl.sum(dyh, 0), mask=mask_l)
+                    if HAS_H0:
+                        if c0 == 0:
+                            tl.store(dh0_ptr + ((pid_b * DIM + offs_d) * N + n)[:, None] + tl.zeros((1, BL), dtype=tl.int64),
+                                     a * g, mask=mask_d[:, None] & first)
+                du = dt * gB
+                sDT = s + 5 * BN * BD
+                if HAS_D:
+                    Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+                    du += dy * Dv[:, None]
+                    tl.store(sDT + offs_bd, tl.load(sDT + offs_bd) + tl.sum(dy * u, 1))
+                ddt = u * gB + gAh
+                if SOFTPLUS:
+                    ddt = ddt * tl.sigmoid(raw)
+                ddt = tl.where(m2, ddt, 0.0)
+                tl.store(sDT + BD + offs_bd, tl.load(sDT + BD + offs_bd) + tl.sum(ddt, 1))
+                if HAS_Z:
+                    if HAS_D:
+                        y += Dv[:, None] * u
+                    dz = dout * y * sz * (1.0 + zz * (1.0 - sz))
+                    tl.store(dz_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, dz.to(dz_ptr.dtype.element_ty), mask=m2)
+                tl.store(du_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, du.to(du_ptr.dtype.element_ty), mask=m2)
+                tl.store(ddt_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, ddt.to(ddt_ptr.dtype.element_ty), mask=m2)
+            tl.debug_barrier()
+    for j in range(0, NSUB):
+        offs_d = (pid_d * BD * NSUB + j * BD + offs_bd).to(tl.int64); mask_d = offs_d < DIM
+        mdn = mask_d[:, None] & mask_n[None, :]
+        s = scr + j * SUB
+        base = (pid_b * n_seg + pid_s) * DIM + offs_d
+        if SEG_PASS:
+            tl.store(segs_ptr + base, tl.load(s + 5 * BN * BD + offs_bd), mask=mask_d)
+            tl.store(segg_ptr + base[:, None] * N + offs_n[None, :], tl.load(s + (3 + nt_seg % 2) * (BN * BD) + snd), mask=mdn)
+        else:
+            tl.store(dA_ptr + base[:, None] * N + offs_n[None, :], tl.load(s + snd), mask=mdn)
+            if B_CONST:
+                tl.store(dB_ptr + base[:, None] * N + offs_n[None, :], tl.load(s + BN * BD + snd), mask=mdn)
+            if C_CONST:
+                tl.store(dC_ptr + base[:, None] * N + offs_n[None, :], tl.load(s + 2 * BN * BD + snd), mask=mdn)
+            tl.store(dD_ptr + base, tl.load(s + 5 * BN * BD + offs_bd), mask=mask_d)
+            tl.store(ddtb_ptr + base, tl.load(s + 5 * BN * BD + BD + offs_bd), mask=mask_d)
 
 
 # %% ../nbs/04a_triton_scan.ipynb #6a2456d6
@@ -992,16 +1193,18 @@ def benchmark_scan(shapes=PERF_SHAPES, dtypes=(torch.float32, torch.bfloat16), o
         y, last, tiles = _scan_fwd_op(*args, True, None, True)
         row['effseq fwd (train)'] = bench(lambda: _scan_fwd_op(*args, True, None, True))
         row['effseq bwd'] = bench(lambda: _scan_bwd_op(*args, True, None, tiles, dout, None))
-        sc = scan_config(b, D, N, L, D, a['u'].device, kernel='scan')           # the scan backward, for comparison
-        fc = scan_config(b, D, N, L, D, a['u'].device, kernel='seq', BL=sc.BL)
-        _, _, tiles_sc = scan_fwd_triton(*args, True, None, store_tiles=True, config=fc)
-        row['effseq bwd (scan kernel)'] = bench(lambda: scan_bwd_triton(*args, True, None, tiles_sc, dout, config=sc))
-        del tiles_sc
+        del tiles
+        for name, cfg in (('lane kernel', scan_config(b, D, N, L, D, a['u'].device, kernel='lane')),   # for comparison: the
+                          ('nsub=1', scan_config(b, D, N, L, D, a['u'].device, kernel='nloop_bwd', nsub=1))):  # lane kernel, and
+            fc = scan_config(b, D, N, L, D, a['u'].device, tiles=True, TB=cfg.BL, itemsize=a['u'].element_size())  # more memory, faster
+            _, _, tiles = scan_fwd_triton(*args, True, None, store_tiles=True, config=fc)
+            row[f'effseq bwd ({name})'] = bench(lambda: scan_bwd_triton(*args, True, None, tiles, dout, config=cfg))
+            del tiles
         torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
         lv = [x.detach().requires_grad_() for x in args]
         selective_scan_fn(*lv, delta_softplus=True).backward(dout)
         row['effseq peak GB (fwd+bwd)'] = (torch.cuda.max_memory_allocated() - base) / 1e9
-        del lv, y, last, tiles
+        del lv, y, last
         if official is not None:
             B4, C4 = a['B'][:, None], a['C'][:, None]
             oargs = (a['u'], a['delta'], a['A'], B4, C4, a['D'], a['z'], a['delta_bias'], True)
@@ -1034,9 +1237,9 @@ def benchmark_table(rows) -> str:
         f = lambda k: f"{r[k]:.3f}" if k in r else '-'
         sp = lambda k: f"{r['official ' + k] / r['effseq ' + k]:.2f}x" if 'official ' + k in r else '-'
         out.append([str(tuple(r['shape'])), r['dtype'], f('effseq fwd'), f('official fwd'), sp('fwd'), f('effseq fwd (train)'),
-                    f('effseq bwd'), f('effseq bwd (scan kernel)'), f('official bwd'), sp('bwd'), f('torch chunked fwd'), f('torch loop fwd'),
+                    f('effseq bwd'), f('effseq bwd (nsub=1)'), f('effseq bwd (lane kernel)'), f('official bwd'), sp('bwd'), f('torch chunked fwd'), f('torch loop fwd'),
                     f"{r['fwd GB/s']:.0f}", f"{r['fwd / exp floor']:.1f}",
                     f"{r['effseq peak GB (fwd+bwd)']:.2f} / " + (f"{r['official peak GB (fwd+bwd)']:.2f}" if 'official peak GB (fwd+bwd)' in r else '-')])
     return md_table(['b, D, N, L', 'dtype', 'effseq fwd ms', 'official fwd ms', 'fwd speed-up', 'effseq fwd+tiles ms',
-                     'effseq bwd ms', 'scan-kernel bwd ms', 'official bwd ms', 'bwd speed-up', 'torch chunked fwd ms', 'torch loop fwd ms',
+                     'effseq bwd ms', 'bwd nsub=1 ms', 'lane bwd ms', 'official bwd ms', 'bwd speed-up', 'torch chunked fwd ms', 'torch loop fwd ms',
                      'fwd GB/s', 'fwd / exp floor', 'peak GB effseq / official'], out)
