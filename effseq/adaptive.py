@@ -95,7 +95,7 @@ def _ac_slow_channel(self, xc, y_f):
     take = lambda T, i: T.gather(-1, i[:, None, :].expand(-1, T.shape[1], -1))
     if fused:                                                                             # one read of xc (the kernels below)
         P = _WindowSums.apply(xc, fired, cnt, M)                                          # (b, D, M) sums up to each update
-        v = P - F.pad(P, (1, 0))[..., :-1]
+        v = (P - F.pad(P, (1, 0))[..., :-1]).to(xc.dtype)                                # window sums, from fp32 (or fp64) sums
     else:
         cs = xc.cumsum(-1)                                                                # (b, D, L) prefix sums
         v = take(cs, posc) - torch.where((prev >= 0)[:, None, :], take(cs, prev.clamp(0, L - 1)), 0)
@@ -178,15 +178,16 @@ def prefix_at(x: torch.Tensor,                # (b, D, L)
               width: int,                     # output columns
               n: torch.Tensor | None = None,  # (b,) int: tokens to walk per row (no marks after them); None: all L
               backend: str | None = None,     # None (Triton on a GPU), 'triton' or 'torch'
-             ) -> torch.Tensor:               # (b, D, width), 0 in columns no token marks
+             ) -> torch.Tensor:               # (b, D, width) in float32 at least, 0 in columns no token marks
     "Running sums of `x` along time stored at the marked tokens: `out[..., idx[t]] = x[..., :t+1].sum(-1)`."
     b, D, L = x.shape
     if _pick_backend(backend, x.device) != 'triton':
         cols = torch.where(idx >= 0, idx, width).long()                               # unmarked tokens go to a dropped column
-        return x.new_zeros(b, D, width + 1).scatter(-1, cols[:, None].expand(-1, D, -1), x.cumsum(-1))[..., :width]
+        cs = x.cumsum(-1, dtype=torch.promote_types(x.dtype, torch.float32))
+        return cs.new_zeros(b, D, width + 1).scatter(-1, cols[:, None].expand(-1, D, -1), cs)[..., :width]
     x, idx = x.contiguous(), idx.to(torch.int32).contiguous()
     n = torch.full((b,), L, dtype=torch.int32, device=x.device) if n is None else n.to(torch.int32).contiguous()
-    out = x.new_zeros(b, D, width)
+    out = torch.zeros(b, D, width, device=x.device, dtype=torch.promote_types(x.dtype, torch.float32))   # sums kept in fp32
     BD, BT = _tiles((16, 256), (4, 8))
     _prefix_at_kernel[(b, triton.cdiv(D, BD))](x, idx, n, out, D, x.stride(0), x.stride(1), idx.stride(0), out.stride(0),
                                                out.stride(1), F64=x.dtype == torch.float64, BD=BD, BT=BT)
@@ -216,7 +217,7 @@ class _WindowSums(torch.autograd.Function):
     "Prefix sums of xc (b, D, L) at the fire positions, (b, D, M) (0 past a row's last update), with one kernel each way."
     @staticmethod
     def forward(ctx, xc, fired, cnt, M):
-        ctx.save_for_backward(fired, cnt); ctx.M = M
+        ctx.save_for_backward(fired, cnt); ctx.M, ctx.dtype = M, xc.dtype
         n = (fired * torch.arange(1, fired.shape[1] + 1, device=fired.device)).amax(1)   # (b,) one past the last update
         return prefix_at(xc, torch.where(fired, cnt - 1, -1), M, n, backend='triton')
 
@@ -226,13 +227,13 @@ class _WindowSums(torch.autograd.Function):
         dP = dP.masked_fill((torch.arange(ctx.M, device=dP.device) >= count)[:, None], 0)  # padding columns are constants
         G = dP.flip(-1).cumsum(-1).flip(-1)                                              # G[m]: dP summed over updates >= m
         excl = cnt - fired.long()                                                        # (b, L) updates strictly before t
-        return gather_add(G, torch.where(excl < count, excl, -1), backend='triton'), None, None, None
+        return gather_add(G, torch.where(excl < count, excl, -1), backend='triton').to(ctx.dtype), None, None, None
 
 class _HoldAdd(torch.autograd.Function):
     "y_f + each slow readout held until the next update (0 before the first), with one kernel each way."
     @staticmethod
     def forward(ctx, y_f, y_s, fired, cnt):
-        ctx.save_for_backward(fired, cnt); ctx.M = y_s.shape[-1]
+        ctx.save_for_backward(fired, cnt); ctx.M, ctx.dtype = y_s.shape[-1], y_s.dtype
         return gather_add(y_s, cnt - 1, y_f, backend='triton')
 
     @staticmethod
@@ -241,7 +242,7 @@ class _HoldAdd(torch.autograd.Function):
         last = F.pad(fired[:, 1:], (0, 1), value=True)                                   # (b, L) last token of an interval
         Q = prefix_at(dout, torch.where(last, cnt, -1), ctx.M + 1, backend='triton')     # running sums at interval ends
         dy_s = (Q[..., 1:] - Q[..., :-1]).masked_fill((torch.arange(ctx.M, device=dout.device) >= count)[:, None], 0)
-        return dout, dy_s, None, None
+        return dout, dy_s.to(ctx.dtype), None, None
 
 # %% ../nbs/08_adaptive.ipynb #f05ed00c
 @triton.jit
