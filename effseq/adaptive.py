@@ -9,13 +9,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
-from .triton_scan import selective_scan_fn, selective_state_update
+from .triton_scan import selective_scan_fn, selective_state_update, _pick_backend, HAS_TRITON, INTERPRET, triton, tl
 from .mamba import Mamba, InferenceParams
 from .multiscale import MultiScaleMamba, ssm_step, time_many
 
 # %% auto #0
-__all__ = ['schedule', 'AdaptiveMamba', 'ac_mamba_literal', 'ac_cost_experiment', 'adaptive_lm', 'aux_loss', 'train_four',
-           'section8_experiment']
+__all__ = ['schedule', 'AdaptiveMamba', 'ac_mamba_literal', 'prefix_at', 'gather_add', 'schedule_triton', 'ac_cost_experiment',
+           'adaptive_lm', 'aux_loss', 'train_four', 'section8_experiment']
 
 # %% ../nbs/08_adaptive.ipynb #eee6aee2
 def schedule(hard: torch.Tensor, min_interval: int | None = None, max_interval: int | None = None) -> torch.Tensor:
@@ -34,6 +34,7 @@ def schedule(hard: torch.Tensor, min_interval: int | None = None, max_interval: 
 # %% ../nbs/08_adaptive.ipynb #57a261d6
 class AdaptiveMamba(MultiScaleMamba):
     "AC-Mamba mixer: MS-Mamba's two channels, the slow one updated where a learned gate fires (optionally bounded)."
+    fused: bool | None = None   # the slow channel's Triton kernels (pooling, hold, bounds): None uses them where the backend is Triton
     def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank='auto', dt_min=0.001, dt_max=0.1, *,
                  target_rate: float = 0.125, budget_weight: float = 1.0, temperature: float = 0.1,
                  min_interval: int | None = None, max_interval: int | None = None, force_every: int | None = None,
@@ -65,7 +66,12 @@ class AdaptiveMamba(MultiScaleMamba):
         L = g.shape[1]
         if self.force_every is not None:
             return ((torch.arange(L, device=g.device) + 1) % self.force_every == 0).expand_as(g)
-        return schedule(g > torch.sigmoid(self.tau_logit), self.min_interval, self.max_interval)
+        bound = schedule_triton if self._use_fused(g.device) else schedule
+        return bound(g > torch.sigmoid(self.tau_logit), self.min_interval, self.max_interval)
+
+    def _use_fused(self, device) -> bool:
+        "Whether the slow channel runs its fused Triton kernels: `fused` if set, else where the backend is Triton."
+        return self.fused if self.fused is not None else (HAS_TRITON and _pick_backend(self.backend, device) == 'triton')
 
 # %% ../nbs/08_adaptive.ipynb #06eeb6a5
 def _ac_slow_channel(self, xc, y_f):
@@ -77,20 +83,26 @@ def _ac_slow_channel(self, xc, y_f):
     rate = (fired.to(s.dtype) + s - s.detach()).mean()                                  # value: hard rate; gradient: soft rate's
     self.aux_loss = self.budget_weight * (rate - self.target_rate) ** 2
     cnt = fired.long().cumsum(1)                                                        # (b, L) updates up to and including t
-    M = int(cnt[:, -1].max()) if L else 0
-    self.slow_updates = float(cnt[:, -1].sum()) / max(b, 1) if L else 0
+    M, total = torch.stack([cnt[:, -1].max(), cnt[:, -1].sum()]).tolist() if L else (0, 0)   # the one copy to the host
+    self.slow_updates = total / max(b, 1)
     if M == 0: return y_f
+    fused = self._use_fused(xc.device)
     ar = torch.arange(L, device=xc.device)
     pos = torch.full((b, M + 1), L, dtype=torch.long, device=xc.device)                  # column M collects the non-updates
     pos = pos.scatter_(1, torch.where(fired, cnt - 1, M), ar.expand(b, L))[:, :M]         # (b, M) update positions, then L
     posc = pos.clamp(max=L - 1)
     prev = F.pad(pos, (1, 0), value=-1)[:, :-1]                                           # previous update (-1 at start)
-    cs = xc.cumsum(-1)                                                                    # (b, D, L) prefix sums
     take = lambda T, i: T.gather(-1, i[:, None, :].expand(-1, T.shape[1], -1))
-    before = torch.where((prev >= 0)[:, None, :], take(cs, prev.clamp(0, L - 1)), 0)      # the sum up to the last update
-    v = (take(cs, posc) - before) / (posc - prev).clamp(min=1)[:, None, :]
-    if s.requires_grad: v = v * take((1 + s - s.detach())[:, None, :], posc)            # straight-through: value 1
-    y_s = self._slow_scan(v, take(y_f, posc))                                              # (b, D, M) slow readouts
+    if fused:                                                                             # one read of xc (the kernels below)
+        P = _WindowSums.apply(xc, fired, cnt, M)                                          # (b, D, M) sums up to each update
+        v = (P - F.pad(P, (1, 0))[..., :-1]).to(xc.dtype)                                # window sums, from fp32 (or fp64) sums
+    else:
+        cs = xc.cumsum(-1)                                                                # (b, D, L) prefix sums
+        v = take(cs, posc) - torch.where((prev >= 0)[:, None, :], take(cs, prev.clamp(0, L - 1)), 0)
+    w = 1 / (posc - prev).clamp(min=1).to(v.dtype)                                        # (b, M) 1 / window length
+    if s.requires_grad: w = w * (1 + s - s.detach()).gather(1, posc)                     # straight-through: value 1
+    y_s = self._slow_scan(v * w[:, None, :], take(y_f, posc))                            # (b, D, M) slow readouts
+    if fused: return _HoldAdd.apply(y_f, y_s, fired, cnt)                                 # one read of y_f, one write
     return y_f + take(F.pad(y_s, (1, 0)), cnt)                                             # held; zero before the first update
 
 AdaptiveMamba._slow_channel = _ac_slow_channel
@@ -124,6 +136,139 @@ def ac_mamba_literal(m: AdaptiveMamba, hidden_states: torch.Tensor) -> torch.Ten
         ys.append((y_f + y_slow) * F.silu(z[..., t])); y_prev = y_f; rate.append(f.to(s.dtype) + s - s.detach())
     m.aux_loss = m.budget_weight * (torch.stack(rate).mean() - m.target_rate) ** 2 if L else None
     return m.out_proj(torch.stack(ys, -1).mT)
+
+# %% ../nbs/08_adaptive.ipynb #f05ed003
+@triton.jit
+def _prefix_at_kernel(x_ptr, idx_ptr, n_ptr, out_ptr, D, s_xb, s_xd, s_ib, s_ob, s_od,
+                      F64: tl.constexpr, BD: tl.constexpr, BT: tl.constexpr):
+    "One (row, channel block): walk time in (BD, BT) tiles with a running sum; store it at the marked tokens."
+    pid_b, pid_d = tl.program_id(0), tl.program_id(1)
+    offs_d = pid_d * BD + tl.arange(0, BD); md = offs_d < D
+    n = tl.load(n_ptr + pid_b)                                                     # tokens to walk in this row
+    carry = tl.zeros([BD], dtype=tl.float64 if F64 else tl.float32)
+    for t0 in range(0, n, BT):
+        offs_t = t0 + tl.arange(0, BT); mt = offs_t < n
+        x = tl.load(x_ptr + pid_b * s_xb + offs_d[:, None] * s_xd + offs_t[None, :], mask=md[:, None] & mt[None, :], other=0.0)
+        x = x.to(tl.float64 if F64 else tl.float32)
+        cs = tl.cumsum(x, axis=1) + carry[:, None]                                 # (BD, BT) running sums
+        carry += tl.sum(x, axis=1)
+        i = tl.load(idx_ptr + pid_b * s_ib + offs_t, mask=mt, other=-1)            # (BT,) output column; -1: none
+        tl.store(out_ptr + pid_b * s_ob + offs_d[:, None] * s_od + i[None, :], cs, mask=md[:, None] & (i >= 0)[None, :])
+
+@triton.jit
+def _gather_add_kernel(y_ptr, idx_ptr, base_ptr, out_ptr, D, L, s_yb, s_yd, s_ib, s_bb, s_bd, s_ob, s_od,
+                       HAS_BASE: tl.constexpr, BD: tl.constexpr, BT: tl.constexpr):
+    "One (BD, BT) tile of the output: each token's column of y (0 where its index is -1), plus the base."
+    pid_b, pid_d, pid_t = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    offs_d = pid_d * BD + tl.arange(0, BD); md = offs_d < D
+    offs_t = pid_t * BT + tl.arange(0, BT); mt = offs_t < L
+    i = tl.load(idx_ptr + pid_b * s_ib + offs_t, mask=mt, other=-1)
+    m = md[:, None] & mt[None, :]
+    v = tl.load(y_ptr + pid_b * s_yb + offs_d[:, None] * s_yd + i[None, :], mask=m & (i >= 0)[None, :], other=0.0)
+    if HAS_BASE:
+        v += tl.load(base_ptr + pid_b * s_bb + offs_d[:, None] * s_bd + offs_t[None, :], mask=m, other=0.0)
+    tl.store(out_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_t[None, :], v, mask=m)
+
+def _tiles(gpu: tuple, interp: tuple) -> tuple:
+    "Tile sizes: `gpu` on a GPU; small ones in the interpreter, so that the tests cross tile edges."
+    return interp if INTERPRET else gpu
+
+def prefix_at(x: torch.Tensor,                # (b, D, L)
+              idx: torch.Tensor,              # (b, L) int: the output column of each token, -1 for none
+              width: int,                     # output columns
+              n: torch.Tensor | None = None,  # (b,) int: tokens to walk per row (no marks after them); None: all L
+              backend: str | None = None,     # None (Triton on a GPU), 'triton' or 'torch'
+             ) -> torch.Tensor:               # (b, D, width) in float32 at least, 0 in columns no token marks
+    "Running sums of `x` along time stored at the marked tokens: `out[..., idx[t]] = x[..., :t+1].sum(-1)`."
+    b, D, L = x.shape
+    if _pick_backend(backend, x.device) != 'triton':
+        cols = torch.where(idx >= 0, idx, width).long()                               # unmarked tokens go to a dropped column
+        cs = x.cumsum(-1, dtype=torch.promote_types(x.dtype, torch.float32))
+        return cs.new_zeros(b, D, width + 1).scatter(-1, cols[:, None].expand(-1, D, -1), cs)[..., :width]
+    x, idx = x.contiguous(), idx.to(torch.int32).contiguous()
+    n = torch.full((b,), L, dtype=torch.int32, device=x.device) if n is None else n.to(torch.int32).contiguous()
+    out = torch.zeros(b, D, width, device=x.device, dtype=torch.promote_types(x.dtype, torch.float32))   # sums kept in fp32
+    BD, BT = _tiles((16, 256), (4, 8))
+    _prefix_at_kernel[(b, triton.cdiv(D, BD))](x, idx, n, out, D, x.stride(0), x.stride(1), idx.stride(0), out.stride(0),
+                                               out.stride(1), F64=x.dtype == torch.float64, BD=BD, BT=BT)
+    return out
+
+def gather_add(y: torch.Tensor,                # (b, D, M)
+               idx: torch.Tensor,              # (b, L) int: the column of y for each token, -1 for none (zero)
+               base: torch.Tensor | None = None,  # (b, D, L) added to the result; None: nothing
+               backend: str | None = None,     # None (Triton on a GPU), 'triton' or 'torch'
+              ) -> torch.Tensor:               # (b, D, L)
+    "Broadcast each column of `y` over the tokens that index it, plus `base`: `out[..., t] = base[..., t] + y[..., idx[t]]`."
+    b, D, _ = y.shape; L = idx.shape[1]
+    if _pick_backend(backend, y.device) != 'triton':
+        out = F.pad(y, (1, 0)).gather(-1, (idx.long() + 1)[:, None].expand(-1, D, -1))   # column 0 is the zero
+        return out if base is None else base + out
+    y, idx = y.contiguous(), idx.to(torch.int32).contiguous()
+    base = base.contiguous() if base is not None else None
+    out = torch.empty(b, D, L, device=y.device, dtype=y.dtype if base is None else torch.promote_types(y.dtype, base.dtype))
+    bb = base if base is not None else out                                           # a placeholder pointer when there is no base
+    BD, BT = _tiles((32, 128), (4, 8))
+    _gather_add_kernel[(b, triton.cdiv(D, BD), triton.cdiv(L, BT))](y, idx, bb, out, D, L, y.stride(0), y.stride(1), idx.stride(0),
+        bb.stride(0), bb.stride(1), out.stride(0), out.stride(1), HAS_BASE=base is not None, BD=BD, BT=BT)
+    return out
+
+# %% ../nbs/08_adaptive.ipynb #f05ed007
+class _WindowSums(torch.autograd.Function):
+    "Prefix sums of xc (b, D, L) at the fire positions, (b, D, M) (0 past a row's last update), with one kernel each way."
+    @staticmethod
+    def forward(ctx, xc, fired, cnt, M):
+        ctx.save_for_backward(fired, cnt); ctx.M, ctx.dtype = M, xc.dtype
+        n = (fired * torch.arange(1, fired.shape[1] + 1, device=fired.device)).amax(1)   # (b,) one past the last update
+        return prefix_at(xc, torch.where(fired, cnt - 1, -1), M, n, backend='triton')
+
+    @staticmethod
+    def backward(ctx, dP):
+        fired, cnt = ctx.saved_tensors; count = cnt[:, -1:]                              # (b, 1) updates per row
+        dP = dP.masked_fill((torch.arange(ctx.M, device=dP.device) >= count)[:, None], 0)  # padding columns are constants
+        G = dP.flip(-1).cumsum(-1).flip(-1)                                              # G[m]: dP summed over updates >= m
+        excl = cnt - fired.long()                                                        # (b, L) updates strictly before t
+        return gather_add(G, torch.where(excl < count, excl, -1), backend='triton').to(ctx.dtype), None, None, None
+
+class _HoldAdd(torch.autograd.Function):
+    "y_f + each slow readout held until the next update (0 before the first), with one kernel each way."
+    @staticmethod
+    def forward(ctx, y_f, y_s, fired, cnt):
+        ctx.save_for_backward(fired, cnt); ctx.M, ctx.dtype = y_s.shape[-1], y_s.dtype
+        return gather_add(y_s, cnt - 1, y_f, backend='triton')
+
+    @staticmethod
+    def backward(ctx, dout):
+        fired, cnt = ctx.saved_tensors; count = cnt[:, -1:]
+        last = F.pad(fired[:, 1:], (0, 1), value=True)                                   # (b, L) last token of an interval
+        Q = prefix_at(dout, torch.where(last, cnt, -1), ctx.M + 1, backend='triton')     # running sums at interval ends
+        dy_s = (Q[..., 1:] - Q[..., :-1]).masked_fill((torch.arange(ctx.M, device=dout.device) >= count)[:, None], 0)
+        return dout, dy_s.to(ctx.dtype), None, None
+
+# %% ../nbs/08_adaptive.ipynb #f05ed00c
+@triton.jit
+def _schedule_kernel(bits_ptr, out_ptr, n_words, MIN, MAX):
+    "One row: walk the tokens 32 at a time (one int64 word of gate bits), counting tokens since the last update."
+    r = tl.program_id(0)
+    since = r * 0                                                                  # an update 'at -1'
+    for w in range(n_words):
+        word = tl.load(bits_ptr + r * n_words + w)
+        acc = word * 0
+        for i in tl.static_range(32):
+            since += 1
+            f = ((((word >> i) & 1) != 0) & (since >= MIN)) | (since >= MAX)
+            acc = acc | (f.to(tl.int64) << i)
+            since = tl.where(f, 0, since)
+        tl.store(out_ptr + r * n_words + w, acc)
+
+def schedule_triton(hard: torch.Tensor, min_interval: int | None = None, max_interval: int | None = None) -> torch.Tensor:
+    "`schedule` on the device, without a copy to the host: one program per row walks the tokens, 32 bits to a word."
+    if min_interval is None and max_interval is None: return hard
+    b, L = hard.shape; W = triton.cdiv(L, 32)
+    sh = torch.arange(32, device=hard.device)
+    bits = (F.pad(hard.long(), (0, 32 * W - L)).view(b, W, 32) << sh).sum(-1)      # (b, W) token t is bit t % 32 of word t // 32
+    out = torch.empty_like(bits)
+    _schedule_kernel[(b,)](bits, out, W, min_interval or 0, max_interval or 2 ** 62)
+    return ((out[..., None] >> sh) & 1).bool().flatten(1)[:, :L]
 
 # %% ../nbs/08_adaptive.ipynb #7a2b19f1
 def _ac_allocate(self, batch_size, max_seqlen, dtype=None):
