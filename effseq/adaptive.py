@@ -151,7 +151,9 @@ def _prefix_at_kernel(x_ptr, idx_ptr, n_ptr, out_ptr, D, s_xb, s_xd, s_ib, s_ob,
         x = tl.load(x_ptr + pid_b * s_xb + offs_d[:, None] * s_xd + offs_t[None, :], mask=md[:, None] & mt[None, :], other=0.0)
         x = x.to(tl.float64 if F64 else tl.float32)
         cs = tl.cumsum(x, axis=1) + carry[:, None]                                 # (BD, BT) running sums
-        carry += tl.sum(x, axis=1)
+        # the next carry is the tile's last running sum (not carry + a sum of x: triton 3.6 fails to compile a reduction
+        # accumulated into a loop-carried value next to a cumsum)
+        carry = tl.sum(tl.where((offs_t == t0 + BT - 1)[None, :], cs, 0.0), axis=1)
         i = tl.load(idx_ptr + pid_b * s_ib + offs_t, mask=mt, other=-1)            # (BT,) output column; -1: none
         tl.store(out_ptr + pid_b * s_ob + offs_d[:, None] * s_od + i[None, :], cs, mask=md[:, None] & (i >= 0)[None, :])
 
