@@ -54,8 +54,9 @@ class AdaptiveMamba(MultiScaleMamba):
     def gate_scores(self, xc, y_f):
         "Gate g (b, L) from the fast output at t-1 and the input at t, and the soft firing s = sigmoid((g - tau)/T)."
         w, wd = self.gate.weight[0], self.gate.weight.dtype                              # w = [w_y; w_x], (2 d_inner,)
-        # (1, 1, d) @ (b, d, L) is a batched GEMV that reads y_f in place; a 1-D `w` would make matmul copy y_f first
-        gemv = lambda v, X: torch.matmul(v.view(1, 1, -1), X.to(wd))[:, 0]                 # (b, L)
+        # a batched GEMV, bmm((b, 1, d) with batch stride 0, (b, d, L)), reads y_f and xc in place; torch.matmul of a
+        # (1, 1, d) or a 1-D weight by (b, d, L) computes (X^T w)^T and copies all of X^T first (seen in the GPU profile)
+        gemv = lambda v, X: torch.bmm(v.view(1, 1, -1).expand(X.shape[0], 1, -1), X.to(wd))[:, 0]   # (b, L)
         a = F.pad(gemv(w[:self.d_inner], y_f), (1, 0))[:, :-1]                            # (b, L) w_y . y_f at t-1 (0 at t=0)
         g = torch.sigmoid(a + gemv(w[self.d_inner:], xc) + self.gate.bias)                # (b, L)
         s = torch.sigmoid((g - torch.sigmoid(self.tau_logit)) / self.temperature)

@@ -56,7 +56,10 @@ class MultiScaleMamba(Mamba):
     def _slow_params(self, s):
         "Slow channel parameters from the conditioning s (b, J, d_inner): delta (b, d_inner, J), B_s, C_s (b, N_s, J)."
         dt, B, C = self.slow_x_proj(s).split([self.dt_rank, self.d_state_slow, self.d_state_slow], dim=-1)
-        return F.linear(dt, self.slow_dt_proj.weight).mT, B.mT.contiguous(), C.mT.contiguous()
+        # delta as a bmm straight into (b, d_inner, J), contiguous along time: the scan kernels read each channel's steps
+        # in one sweep (F.linear(...).mT would give them a stride of d_inner between steps)
+        W = self.slow_dt_proj.weight
+        return torch.bmm(W.expand(dt.shape[0], *W.shape), dt.mT), B.mT.contiguous(), C.mT.contiguous()
 
 # %% ../nbs/07_multiscale.ipynb #93e9161d
 def slow_scan(u: torch.Tensor,        # inputs (b, D, J)
