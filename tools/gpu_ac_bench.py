@@ -99,6 +99,27 @@ def profile_slow(ms, xc, y_f, device, n=5, rows=15):
         print(f"\n=== AC-Mamba slow channel, {'fused' if fused else 'plain'}: {n} calls, sorted by {key} ===")
         print(ka.table(sort_by=key, row_limit=rows))
 
+def host_device_split(ms, xc, y_f, device, n=10) -> dict:
+    """Where one slow-channel call's time goes: when the host returns from it, when the device has finished it (both
+    from an idle device, best of `n`), and the device's busy time (the sum of its kernels, from the profiler)."""
+    from torch.profiler import profile, ProfilerActivity
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    out = {}
+    for name, m, fused in (('MS-Mamba k=8', ms['ms'], None), ('AC-Mamba fused', ms['ac'], True), ('hybrid fused', ms['hy'], True)):
+        f = (lambda m=m: m._slow_channel(xc, y_f)) if fused is None else (lambda m=m: with_fused(m, True, lambda: m._slow_channel(xc, y_f)))
+        f(); sync()
+        best = None
+        for _ in range(n):
+            sync(); t0 = time.perf_counter(); f(); t1 = time.perf_counter(); sync(); t2 = time.perf_counter()
+            if best is None or t2 - t0 < best[1]: best = (t1 - t0, t2 - t0)
+        busy = float('nan')
+        if device.type == 'cuda':
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                f(); sync()
+            busy = sum(getattr(e, 'self_device_time_total', getattr(e, 'self_cuda_time_total', 0)) for e in prof.events()) / 1e3
+        out[name] = dict(host_ms=best[0] * 1e3, done_ms=best[1] * 1e3, device_busy_ms=busy)
+    return out
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--tiny', action='store_true', help='tiny sizes (a CPU smoke test)')
@@ -165,11 +186,15 @@ def main(argv=None):
     log(f"\ntarget: AC-Mamba at {a.rate:.1%} (fused) costs {t[ac_key] / tm:.2f}x a Mamba block (at most 1.15x): {'met' if ok else 'NOT met'}; "
         f"plain {t[f'AC-Mamba {a.rate:.1%} plain'] / tm:.2f}x; slow channel {t['slow ' + ac_key] * 1e3:.2f} ms fused, "
         f"{t[f'slow AC-Mamba {a.rate:.1%} plain'] * 1e3:.2f} ms plain, MS-Mamba's {t['slow MS-Mamba k=8'] * 1e3:.2f} ms")
+    for m in ms.values(): m.eval()
+    with torch.no_grad(): split = host_device_split(ms, xc, y_f, device, n=2 if a.tiny else 10)
+    log(f"\n{'one slow-channel call':34s} {'host ms':>8s} {'done ms':>8s} {'device busy ms':>15s}")
+    for k, v in split.items(): log(f"{k:34s} {v['host_ms']:8.2f} {v['done_ms']:8.2f} {v['device_busy_ms']:15.2f}")
     if a.profile:
         with torch.no_grad(): profile_slow(ms, xc, y_f, device, n=1 if a.tiny else 5)
     if a.out:
         res = dict(env, checks=checks, forward=rows, forward_backward_ms={k: v * 1e3 for k, v in tb.items()},
-                   slow_ms={k[5:]: v * 1e3 for k, v in t.items() if k.startswith('slow ')}, target_met=ok)
+                   slow_ms={k[5:]: v * 1e3 for k, v in t.items() if k.startswith('slow ')}, slow_call=split, target_met=ok)
         os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
         with open(a.out, 'w') as f: json.dump(res, f, indent=1)
         log(f'wrote {a.out}')
