@@ -84,26 +84,34 @@ def _ac_slow_channel(self, xc, y_f):
     rate = (fired.to(s.dtype) + s - s.detach()).mean()                                  # value: hard rate; gradient: soft rate's
     self.aux_loss = self.budget_weight * (rate - self.target_rate) ** 2
     cnt = fired.long().cumsum(1)                                                        # (b, L) updates up to and including t
-    M, total = torch.stack([cnt[:, -1].max(), cnt[:, -1].sum()]).tolist() if L else (0, 0)   # the one copy to the host
-    self.slow_updates = total / max(b, 1)
-    if M == 0: return y_f
+    if L == 0: self.slow_updates = 0; return y_f
     fused = self._use_fused(xc.device)
+    # The number of updates M sets the slow channel's shapes and must come to the host (the one sync). Everything that
+    # does not depend on it is queued first, at full width L, so the device works on it while the host waits; after
+    # the sync the host issues only what needs M, and cuts the rest down to M columns by slicing (views, no kernels).
     ar = torch.arange(L, device=xc.device)
-    pos = torch.full((b, M + 1), L, dtype=torch.long, device=xc.device)                  # column M collects the non-updates
-    pos = pos.scatter_(1, torch.where(fired, cnt - 1, M), ar.expand(b, L))[:, :M]         # (b, M) update positions, then L
+    pos = torch.full((b, L + 1), L, dtype=torch.long, device=xc.device)                  # column L collects the non-updates
+    pos = pos.scatter_(1, torch.where(fired, cnt - 1, L), ar.expand(b, L))                # (b, L+1) update positions, then L
     posc = pos.clamp(max=L - 1)
     prev = F.pad(pos, (1, 0), value=-1)[:, :-1]                                           # previous update (-1 at start)
+    w = 1 / (posc - prev).clamp(min=1).to(xc.dtype)                                       # 1 / window length
+    if s.requires_grad: w = w * (1 + s - s.detach()).gather(1, posc)                     # straight-through: value 1
+    if fused:
+        n = (fired * (ar + 1)).amax(1)                                                    # (b,) one past the last update
+        sums_at, held_from = torch.where(fired, cnt - 1, -1), cnt - 1                     # the two kernels' index maps
+    M, total = torch.stack([cnt[:, -1].max(), cnt[:, -1].sum()]).tolist()                 # the one copy to the host
+    self.slow_updates = total / max(b, 1)
+    if M == 0: return y_f
+    pos, posc, prev, w = pos[:, :M], posc[:, :M], prev[:, :M], w[:, :M]                  # (b, M)
     take = lambda T, i: T.gather(-1, i[:, None, :].expand(-1, T.shape[1], -1))
     if fused:                                                                             # one read of xc (the kernels below)
-        P = _WindowSums.apply(xc, fired, cnt, M)                                          # (b, D, M) sums up to each update
+        P = _WindowSums.apply(xc, fired, cnt, M, sums_at, n)                              # (b, D, M) sums up to each update
         v = (P - F.pad(P, (1, 0))[..., :-1]).to(xc.dtype)                                # window sums, from fp32 (or fp64) sums
     else:
         cs = xc.cumsum(-1)                                                                # (b, D, L) prefix sums
         v = take(cs, posc) - torch.where((prev >= 0)[:, None, :], take(cs, prev.clamp(0, L - 1)), 0)
-    w = 1 / (posc - prev).clamp(min=1).to(v.dtype)                                        # (b, M) 1 / window length
-    if s.requires_grad: w = w * (1 + s - s.detach()).gather(1, posc)                     # straight-through: value 1
     y_s = self._slow_scan(v * w[:, None, :], take(y_f, posc))                            # (b, D, M) slow readouts
-    if fused: return _HoldAdd.apply(y_f, y_s, fired, cnt)                                 # one read of y_f, one write
+    if fused: return _HoldAdd.apply(y_f, y_s, fired, cnt, held_from)                      # one read of y_f, one write
     return y_f + take(F.pad(y_s, (1, 0)), cnt)                                             # held; zero before the first update
 
 AdaptiveMamba._slow_channel = _ac_slow_channel
@@ -219,10 +227,10 @@ def gather_add(y: torch.Tensor,                # (b, D, M)
 class _WindowSums(torch.autograd.Function):
     "Prefix sums of xc (b, D, L) at the fire positions, (b, D, M) (0 past a row's last update), with one kernel each way."
     @staticmethod
-    def forward(ctx, xc, fired, cnt, M):
+    def forward(ctx, xc, fired, cnt, M, idx, n):
+        "`idx`: each fire's update number, -1 elsewhere; `n` (b,): one past each row's last update (both from fired, cnt)."
         ctx.save_for_backward(fired, cnt); ctx.M, ctx.dtype = M, xc.dtype
-        n = (fired * torch.arange(1, fired.shape[1] + 1, device=fired.device)).amax(1)   # (b,) one past the last update
-        return prefix_at(xc, torch.where(fired, cnt - 1, -1), M, n, backend='triton')
+        return prefix_at(xc, idx, M, n, backend='triton')
 
     @staticmethod
     def backward(ctx, dP):
@@ -230,14 +238,15 @@ class _WindowSums(torch.autograd.Function):
         dP = dP.masked_fill((torch.arange(ctx.M, device=dP.device) >= count)[:, None], 0)  # padding columns are constants
         G = dP.flip(-1).cumsum(-1).flip(-1)                                              # G[m]: dP summed over updates >= m
         excl = cnt - fired.long()                                                        # (b, L) updates strictly before t
-        return gather_add(G, torch.where(excl < count, excl, -1), backend='triton').to(ctx.dtype), None, None, None
+        return gather_add(G, torch.where(excl < count, excl, -1), backend='triton').to(ctx.dtype), None, None, None, None, None
 
 class _HoldAdd(torch.autograd.Function):
     "y_f + each slow readout held until the next update (0 before the first), with one kernel each way."
     @staticmethod
-    def forward(ctx, y_f, y_s, fired, cnt):
+    def forward(ctx, y_f, y_s, fired, cnt, idx):
+        "`idx` = cnt - 1: the update whose readout each token holds (-1 before the first)."
         ctx.save_for_backward(fired, cnt); ctx.M, ctx.dtype = y_s.shape[-1], y_s.dtype
-        return gather_add(y_s, cnt - 1, y_f, backend='triton')
+        return gather_add(y_s, idx, y_f, backend='triton')
 
     @staticmethod
     def backward(ctx, dout):
@@ -245,7 +254,7 @@ class _HoldAdd(torch.autograd.Function):
         last = F.pad(fired[:, 1:], (0, 1), value=True)                                   # (b, L) last token of an interval
         Q = prefix_at(dout, torch.where(last, cnt, -1), ctx.M + 1, backend='triton')     # running sums at interval ends
         dy_s = (Q[..., 1:] - Q[..., :-1]).masked_fill((torch.arange(ctx.M, device=dout.device) >= count)[:, None], 0)
-        return dout, dy_s.to(ctx.dtype), None, None
+        return dout, dy_s.to(ctx.dtype), None, None, None
 
 # %% ../nbs/08_adaptive.ipynb #f05ed00c
 @triton.jit
