@@ -15,6 +15,9 @@ import torch
 from .core import *
 from .selective import (check_scan_inputs, check_state_update_inputs, selective_scan_ref, selective_scan_torch, selective_state_update_ref,
                               make_scan_inputs, scan_grads)
+import sys
+if not torch.cuda.is_available() and 'triton' not in sys.modules:   # no GPU: Triton kernels run in its interpreter,
+    os.environ.setdefault('TRITON_INTERPRET', '1')                    # which must be chosen before triton is imported
 try:
     import triton
     import triton.language as tl
