@@ -148,10 +148,11 @@ def ms_mamba_literal(m: MultiScaleMamba, hidden_states: torch.Tensor) -> torch.T
 # %% ../nbs/07_multiscale.ipynb #2d9da1fa
 def _ms_allocate(self, batch_size, max_seqlen, dtype=None):
     "Decoding cache: Mamba's (conv_state, ssm_state) plus slow state, block sum, held readout and a token counter."
+    # the counter lives on the host: every row shares it, and reading it to decide on a slow update needs no device sync
     conv, ssm = Mamba.allocate_inference_cache(self, batch_size, max_seqlen, dtype)
     ct = torch.promote_types(ssm.dtype, torch.float32)                                  # slow state in fp32 at least
     z = lambda *s: torch.zeros(batch_size, *s, device=ssm.device, dtype=ct)
-    return conv, ssm, z(self.d_inner, self.d_state_slow), z(self.d_inner), z(self.d_inner), torch.zeros(1, dtype=torch.long, device=ssm.device)
+    return conv, ssm, z(self.d_inner, self.d_state_slow), z(self.d_inner), z(self.d_inner), torch.zeros(1, dtype=torch.long)
 
 def _fast_step(self, hidden_states, conv_state, ssm_state):
     "The fast channel for one token (b, 1, d_model): conv output xc, gate z and fast output y_f (b, d_inner); states in place."
@@ -166,7 +167,7 @@ def _ms_step(self, hidden_states, cache):
     conv_state, ssm_state, slow_state, block_sum, y_slow, count = cache
     xc, z, y_f = self._fast_step(hidden_states, conv_state, ssm_state)
     block_sum += xc.to(block_sum.dtype); count += 1
-    if count.item() % self.k == 0:                                                      # end of a block: slow update
+    if int(count) % self.k == 0:                                                        # end of a block (host counter)
         dts, Bs, Cs = self._slow_params(y_f[:, None, :])
         y_slow.copy_(selective_state_update(slow_state, (block_sum / self.k).to(xc.dtype), dts[..., 0], -torch.exp(self.A_s_log.float()),
                                             Bs[..., 0], Cs[..., 0], self.D_s.float(), dt_bias=self.slow_dt_proj.bias.float(), dt_softplus=True,
