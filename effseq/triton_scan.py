@@ -285,8 +285,10 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
         n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 16}.get(kernel, 4)) * sms // programs)
     n_seg = max(1, min(n_tiles, n_seg))
     seg_len = -(-n_tiles // n_seg) * BL
+    if stages is None:   # pipelined loads: the lane kernel's time loop; the state loop of the forward when programs are few
+        stages = 2 if kernel == 'lane' else 3 if kernel == 'nloop' and programs < 16 * sms else 1
     return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps,
-                      stages=stages or (2 if kernel == 'lane' else 3 if kernel == 'nloop' and programs < 16 * sms else 1), kernel=kernel, nsub=nsub)
+                      stages=stages, kernel=kernel, nsub=nsub)
 
 def _train_configs(b, D, N, L, ch_per_group, device, itemsize=4) -> tuple[ScanConfig, ScanConfig]:
     "Forward and backward configs when a backward follows: the forward stores tile states at the backward's tile length."
