@@ -363,14 +363,8 @@ def _bwd_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, tiles
     # the gradient reaching the state at the end of this segment: from the final state's gradient and later segments
     gc = tl.zeros((BD, BN), dtype=tl.float32)
     if not SEG_PASS:
-        if HAS_DHL:
-            gc = tl.load(dhl_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32)
-        for i in range(0, n_seg - 1 - pid_s):
-            s = n_seg - 1 - i
-            base = (pid_b * n_seg + s) * DIM + offs_d
-            dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
-            gs_ = tl.load(segg_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
-            gc = tl.exp2(A2 * dsum[:, None]) * gc + gs_
+        gc = _grad_carry_in(A_ptr, dhl_ptr, segg_ptr, segs_ptr, pid_b, pid_s, n_seg, DIM, N, s_ad, s_an,
+                            offs_d, offs_n, mask_d, mdn, HAS_DHL, BD, BN)
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     dA_acc = tl.zeros((BD, BN), dtype=tl.float32)
@@ -544,14 +538,8 @@ def _bwd_lane_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, 
     # G: the gradient reaching the state at the end of this segment (the first state of the next one)
     G = tl.zeros((BN, BD), dtype=tl.float32)
     if not SEG_PASS:
-        if HAS_DHL:
-            G = tl.load(dhl_ptr + st, mask=mnd, other=0.0).to(tl.float32)
-        for i in range(0, n_seg - 1 - pid_s):
-            s = n_seg - 1 - i
-            base = (pid_b * n_seg + s) * DIM + offs_d
-            dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
-            gs_ = tl.load(segg_ptr + base[None, :] * N + offs_n[:, None], mask=mnd, other=0.0)
-            G = tl.exp2(A2 * dsum[None, :]) * G + gs_
+        G = tl.trans(_grad_carry_in(A_ptr, dhl_ptr, segg_ptr, segs_ptr, pid_b, pid_s, n_seg, DIM, N, s_ad, s_an,
+                                    offs_d, offs_n, mask_d, tl.trans(mnd), HAS_DHL, BD, BN))
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     if HAS_DTB:
@@ -737,10 +725,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
         y = tl.zeros((BD, BL), dtype=tl.float32)
         for n in tl.range(0, N, num_stages=STAGES):
             An = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
-            if B_CONST:
-                Bn = tl.load(B_ptr + offs_d * s_Bg + n * s_Bn, mask=mask_d, other=0.0).to(tl.float32)[:, None]
-            else:
-                Bn = tl.load(B_ptr + n * s_Bn + offs_l * s_Bl, mask=mask_l, other=0.0).to(tl.float32)[None, :]
+            Bn = _load_bc_n(B_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Bg, s_Bn, s_Bl, B_CONST)
             a = tl.exp2(dt * An[:, None])
             b = dtu * Bn
             ac, bc = tl.associative_scan((a, b), 1, _combine)
@@ -755,11 +740,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     tl.store(tiles_ptr + ((pid_b * DIM + offs_d[:, None]) * n_tiles + tidx + 1 + offs_j[None, :]) * N + n, ends,
                              mask=mask_d[:, None] & ((l0 + (offs_j[None, :] + 1) * TB) < end))
             if not SEG_PASS:
-                if C_CONST:
-                    Cn = tl.load(C_ptr + offs_d * s_Cg + n * s_Cn, mask=mask_d, other=0.0).to(tl.float32)[:, None]
-                else:
-                    Cn = tl.load(C_ptr + n * s_Cn + offs_l * s_Cl, mask=mask_l, other=0.0).to(tl.float32)[None, :]
-                y += hn * Cn
+                y += hn * _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
             tl.store(scw + n * BD + lastp, hn, mask=last_col)
         tl.debug_barrier()
         if SEG_PASS:

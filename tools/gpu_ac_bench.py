@@ -116,7 +116,8 @@ def host_device_split(ms, xc, y_f, device, n=10) -> dict:
         if device.type == 'cuda':
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
                 f(); sync()
-            busy = sum(getattr(e, 'self_device_time_total', getattr(e, 'self_cuda_time_total', 0)) for e in prof.events()) / 1e3
+            key = 'self_device_time_total' if hasattr(prof.events()[0], 'self_device_time_total') else 'self_cuda_time_total'
+            busy = sum(getattr(e, key) for e in prof.events()) / 1e3
         out[name] = dict(host_ms=best[0] * 1e3, done_ms=best[1] * 1e3, device_busy_ms=busy)
     return out
 
