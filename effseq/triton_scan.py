@@ -256,17 +256,17 @@ class ScanConfig(types.SimpleNamespace):
 LANE_MAX_N = 16   # the lane kernel keeps all N states of a channel in one thread's registers
 
 def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=False, BD=None, BL=None, num_warps=None,
-                waves=None, stages=None, TB=None, itemsize=4, nsub=None) -> ScanConfig:
+                waves=None, stages=None, TB=None, nsub=None) -> ScanConfig:
     "Pick the launch parameters for a selective scan of this shape (see the benchmark section for where they come from)."
     sms, BN = _num_sms(device), _next_pow2(N)
     kernel = kernel or 'nloop'   # the forward, with or without tile states: the state-loop kernel
     check_choice(kernel, 'kernel', ('seq', 'scan', 'lane', 'nloop', 'nloop_bwd'))
-    if kernel == 'nloop':   # one channel, 1024 steps (2048 for long 16-bit inputs); stores tile states every TB steps
-        BL = min(_next_pow2(L), BL or (2048 if itemsize == 2 and L >= 8192 else 1024))
+    if kernel == 'nloop':   # one channel, 512 steps; stores tile states every TB steps
+        BL = min(_next_pow2(L), BL or 512)
         TB = TB or BL
         BL, BD = max(BL, min(TB, _next_pow2(L))), BD or 1
     elif kernel == 'nloop_bwd':   # the state-loop backward: nsub blocks of BD channels x BL steps, one warp
-        BL = TB = max(16, min(_next_pow2(L), BL or 128))
+        BL = TB = max(16, min(_next_pow2(L), BL or 64))
         BD = BD or 4
         nsub = nsub or max(1, min(4, BN // BD))   # BD * nsub >= N (up to 16): dB, dC partial sums no larger than 2 b D L
     else:                   # a (BD, BN, BL) block within registers
@@ -277,7 +277,7 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     while ch_per_group % BD: BD //= 2
     nsub = nsub or 1
     while ch_per_group % (BD * nsub): nsub //= 2                 # a program's channels share one group of B, C
-    if num_warps is None: num_warps = {'nloop': 4, 'nloop_bwd': 1, 'seq': 1 if BD * BN <= 256 else 4, 'lane': max(1, BD // 32), 'scan': 4}[kernel]
+    if num_warps is None: num_warps = {'nloop': 2, 'nloop_bwd': 1, 'seq': 1 if BD * BN <= 256 else 4, 'lane': max(1, BD // 32), 'scan': 4}[kernel]
     n_tiles, programs = -(-L // BL), b * -(-D // (BD * nsub))
     if kernel in ('nloop', 'nloop_bwd', 'lane') and waves is None and programs >= 2 * sms:
         n_seg = 1                                           # programs fill the GPU twice over: no segment pass
@@ -285,15 +285,16 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
         n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 16}.get(kernel, 4)) * sms // programs)
     n_seg = max(1, min(n_tiles, n_seg))
     seg_len = -(-n_tiles // n_seg) * BL
-    if stages is None:   # pipelined loads: the lane kernel's time loop; the state loop of the forward when programs are few
-        stages = 2 if kernel == 'lane' else 3 if kernel == 'nloop' and programs < 16 * sms else 1
+    if stages is None:   # pipelined loads: the lane kernel's time loop, the backward's state loop, and the forward's
+        # state loop when programs are few
+        stages = 2 if kernel in ('lane', 'nloop_bwd') else 3 if kernel == 'nloop' and programs < 16 * sms else 1
     return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps,
                       stages=stages, kernel=kernel, nsub=nsub)
 
-def _train_configs(b, D, N, L, ch_per_group, device, itemsize=4) -> tuple[ScanConfig, ScanConfig]:
+def _train_configs(b, D, N, L, ch_per_group, device) -> tuple[ScanConfig, ScanConfig]:
     "Forward and backward configs when a backward follows: the forward stores tile states at the backward's tile length."
     bw = scan_config(b, D, N, L, ch_per_group, device, kernel='nloop_bwd')
-    fw = scan_config(b, D, N, L, ch_per_group, device, tiles=True, TB=bw.BL, itemsize=itemsize)
+    fw = scan_config(b, D, N, L, ch_per_group, device, tiles=True, TB=bw.BL)
     return fw, bw
 
 def _bc_strides(X):
@@ -309,7 +310,7 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     b, DIM, L = u.shape; N = A.shape[1]
     sB, sC = _bc_strides(B), _bc_strides(C)
     cpg = DIM // max(sB[4], sC[4])
-    cfg = config or scan_config(b, DIM, N, L, cpg, u.device, tiles=store_tiles, itemsize=u.element_size())
+    cfg = config or scan_config(b, DIM, N, L, cpg, u.device, tiles=store_tiles)
     dev, f32 = u.device, torch.float32
     y = torch.empty(b, DIM, L, device=dev, dtype=u.dtype)
     hlast = torch.empty(b, DIM, N, device=dev, dtype=f32)
@@ -328,10 +329,10 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
                  num_warps=cfg.num_warps)
     if L == 0: return y, (initial_state.float() if initial_state is not None else hlast.zero_()), (tiles if store_tiles else None)
     if cfg.kernel == 'lane': raise ValueError("'lane' is a backward kernel; the forward kernels are 'nloop', 'seq' and 'scan'")
-    if cfg.kernel == 'nloop':   # plus a per-program scratch holding the N running states
-        n_dblk = triton.cdiv(DIM, cfg.BD)
-        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BN * cfg.BD, device=dev, dtype=f32), n_dblk)
-        kernel, flags['TB'], flags['STAGES'] = _fwd_nloop_kernel, cfg.TB, cfg.stages
+    if cfg.kernel == 'nloop':   # plus a per-program scratch holding the N running states (two buffers of rows)
+        n_dblk, pick = triton.cdiv(DIM, cfg.BD), min(8, cfg.BL) if u.element_size() == 2 else 1
+        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BD * (cfg.BL // pick + 4 * cfg.BN), device=dev, dtype=f32), n_dblk)
+        kernel, flags['TB'], flags['STAGES'], flags['PICK'] = _fwd_nloop_kernel, cfg.TB, cfg.stages, pick
     else:
         kernel, flags['STAGES'] = (_fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel), cfg.stages
     if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, STORE_TILES=False, **flags)
@@ -678,6 +679,18 @@ def _bwd_lane_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, 
 
 # %% ../nbs/04a_triton_scan.ipynb #c31b4379
 @triton.jit
+def _store_last(row, x, RS: tl.constexpr, BD: tl.constexpr, BL: tl.constexpr, PICK: tl.constexpr):
+    "Write x[d, BL-1] to row + d*RS + BL//PICK - 1 from the thread that holds it, in x's own layout (see the text)."
+    if PICK == 1:   # a masked store through a row of BL contiguous floats: only the last one is written
+        cols = tl.arange(0, BL)
+        tl.store(row + tl.arange(0, BD)[:, None] * RS + cols[None, :], x, mask=(cols == BL - 1)[None, :])
+    else:           # first the last of each thread's PICK consecutive steps (a pick inside each thread), then as above
+        k = tl.arange(0, PICK)
+        xl = tl.sum(tl.where((k == PICK - 1)[None, None, :], tl.reshape(x, (BD, BL // PICK, PICK)), 0.0), 2)
+        cols = tl.arange(0, BL // PICK)
+        tl.store(row + tl.arange(0, BD)[:, None] * RS + cols[None, :], xl, mask=(cols == BL // PICK - 1)[None, :])
+
+@triton.jit
 def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
                       segh_ptr, segs_ptr, y_ptr, hlast_ptr, tiles_ptr,
                       L, DIM, N, seg_len, n_seg, ch_per_group,
@@ -687,7 +700,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                       SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
                       SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, B_CONST: tl.constexpr, C_CONST: tl.constexpr,
                       STORE_TILES: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, TB: tl.constexpr,
-                      STAGES: tl.constexpr):
+                      STAGES: tl.constexpr, PICK: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
     offs_d = (pid_d * BD + tl.arange(0, BD)).to(tl.int64); offs_n = tl.arange(0, BN)
     mask_d = offs_d < DIM; mask_n = offs_n < N
@@ -700,14 +713,14 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     if not SEG_PASS:
         A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634
         h = _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, HAS_H0, BD, BN)
-    # the running state of every n lives in a small scratch, two buffers of (BN, BD) floats per program: each chunk
-    # reads one and writes the other
+    # the running state of every n lives in a per-program scratch, two buffers (each chunk reads one and writes the
+    # other); state n's slot of channel d ends a row of BL // PICK floats starting at d*RS + 4n, 16-byte aligned
+    RS: tl.constexpr = BL // PICK + 4 * BN
     pid_lin = (pid_b * n_dblk + pid_d) * n_seg + pid_s
-    scr0 = scr_ptr + pid_lin * (2 * BN * BD)
+    scr0 = scr_ptr + pid_lin * (2 * BD * RS)
     offs_bd = tl.arange(0, BD)
-    tl.store(scr0 + offs_n[None, :] * BD + offs_bd[:, None], h)
-    lastp = offs_bd[:, None] + tl.zeros((1, BL), dtype=tl.int32)           # (BD, BL) offsets: column BL-1 lands in slot d
-    last_col = (tl.arange(0, BL) == BL - 1)[None, :]
+    tl.store(scr0 + offs_bd[:, None] * RS + offs_n[None, :] * 4 + BL // PICK - 1, h)
+    first = (tl.arange(0, BL) == 0)[None, :]
     tl.debug_barrier()
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
@@ -716,7 +729,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     start = pid_s * seg_len
     end = tl.minimum(start + seg_len, L)
     for l0 in range(start, end, BL):
-        scr = scr0 + ((l0 - start) // BL % 2) * (BN * BD); scw = scr0 + (1 - (l0 - start) // BL % 2) * (BN * BD)
+        scr = scr0 + ((l0 - start) // BL % 2) * (BD * RS); scw = scr0 + (1 - (l0 - start) // BL % 2) * (BD * RS)
         offs_l = l0 + tl.arange(0, BL); mask_l = offs_l < end
         m2 = mask_d[:, None] & mask_l[None, :]
         dt, _ = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
@@ -724,13 +737,16 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
         dtu = dt * u
         y = tl.zeros((BD, BL), dtype=tl.float32)
         for n in tl.range(0, N, num_stages=STAGES):
+            # every load of the step first, so that their latency overlaps one another and the scan
             An = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
             Bn = _load_bc_n(B_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Bg, s_Bn, s_Bl, B_CONST)
+            if not SEG_PASS:
+                Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
+            carry = tl.load(scr + offs_bd * RS + n * 4 + BL // PICK - 1)
             a = tl.exp2(dt * An[:, None])
             b = dtu * Bn
-            ac, bc = tl.associative_scan((a, b), 1, _combine)
-            carry = tl.load(scr + n * BD + offs_bd)
-            hn = ac * carry[:, None] + bc
+            # the carry enters at the first step, h_0 = a_0 carry + b_0, so the scan's second part is h itself
+            _, hn = tl.associative_scan((a, tl.where(first, a * carry[:, None] + b, b)), 1, _combine)
             if STORE_TILES:   # the state entering each TB-step tile: the carry, then each tile's last state
                 tidx = l0 // TB
                 tl.store(tiles_ptr + ((pid_b * DIM + offs_d) * n_tiles + tidx) * N + n, carry, mask=mask_d)
@@ -740,8 +756,8 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     tl.store(tiles_ptr + ((pid_b * DIM + offs_d[:, None]) * n_tiles + tidx + 1 + offs_j[None, :]) * N + n, ends,
                              mask=mask_d[:, None] & ((l0 + (offs_j[None, :] + 1) * TB) < end))
             if not SEG_PASS:
-                y += hn * _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
-            tl.store(scw + n * BD + lastp, hn, mask=last_col)
+                y += hn * Cn
+            _store_last(scw + n * 4, hn, RS, BD, BL, PICK)
         tl.debug_barrier()
         if SEG_PASS:
             dsum += tl.sum(dt, 1)
@@ -752,9 +768,8 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 zz = tl.load(z_ptr + pid_b * s_zb + offs_d[:, None] * s_zd + offs_l[None, :] * s_zl, mask=m2, other=0.0).to(tl.float32)
                 y = y * zz * tl.sigmoid(zz)
             tl.store(y_ptr + pid_b * s_yb + offs_d[:, None] * s_yd + offs_l[None, :] * s_yl, y.to(y_ptr.dtype.element_ty), mask=m2)
-    h = tl.load(scr0 + (tl.cdiv(end - start, BL) % 2) * (BN * BD) + offs_n[None, :] * BD + offs_bd[:, None])
+    h = tl.load(scr0 + (tl.cdiv(end - start, BL) % 2) * (BD * RS) + offs_bd[:, None] * RS + offs_n[None, :] * 4 + BL // PICK - 1)
     _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, SEG_PASS)
-
 
 # %% ../nbs/04a_triton_scan.ipynb #9d90f752
 @triton.jit
@@ -772,8 +787,9 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
     offs_n = tl.arange(0, BN); mask_n = offs_n < N
     offs_bd = tl.arange(0, BD)
-    first = (tl.arange(0, BL) == 0)[None, :]                                # a chunk's first step
-    firstp = offs_bd[:, None] + tl.zeros((1, BL), dtype=tl.int32)          # (BD, BL) offsets: column 0 lands in slot d
+    first = (tl.arange(0, BL) == 0)[None, :]                                # a tile's first column
+    last = (tl.arange(0, BL) == BL - 1)[None, :]                            # and its last
+    slotp = offs_bd[:, None] + tl.zeros((1, BL), dtype=tl.int32)           # (BD, BL) offsets: row d lands in slot d
     g_id = (pid_d * BD * NSUB) // ch_per_group
     u_ptr += pid_b * s_ub; dt_ptr += pid_b * s_tb; dout_ptr += pid_b * s_ob
     if HAS_Z: z_ptr += pid_b * s_zb
@@ -824,15 +840,20 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 dy = dout * zz * sz
             else:
                 dy = dout
+            # The reverse scan runs as a forward scan over time-reversed tiles: tl.flip costs a round of shuffles per
+            # tile, and Triton's reverse=True flips both inputs and both outputs (four flips per state, where flipping
+            # dy C_n in and g_n out is two; the decay's flip is once per chunk)
+            dtn_r = tl.flip(dtn, 1)
             if SEG_PASS:   # only the segment's map of G: the decay over it and the gradient it adds
                 sDS = s + 5 * BN * BD
                 tl.store(sDS + offs_bd, tl.load(sDS + offs_bd) + tl.sum(dtn, 1))
                 for n in range(0, N):
                     An2 = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
                     Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
-                    ra, rb = tl.associative_scan((tl.exp2(dtn * An2[:, None]), dy * Cn), 1, _combine, reverse=True)
                     Gn = tl.load(sGr + n * BD + offs_bd)
-                    tl.store(sGw + n * BD + firstp, rb + ra * Gn[:, None], mask=first)
+                    ar = tl.exp2(dtn_r * An2[:, None]); bC = tl.flip(dy * Cn, 1)
+                    _, g_r = tl.associative_scan((ar, tl.where(first, ar * Gn[:, None] + bC, bC)), 1, _combine)
+                    tl.store(sGw + n * BD + slotp, g_r, mask=last)              # reversed: the chunk's first step
             else:
                 dt, raw = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
                 u = tl.load(u_ptr + offs_d[:, None] * s_ud + offs_l[None, :] * s_ul, mask=m2, other=0.0).to(tl.float32)
@@ -845,17 +866,19 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     An2 = An * 1.4426950408889634
                     Bn = _load_bc_n(B_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Bg, s_Bn, s_Bl, B_CONST)
                     Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
-                    # recompute state n over the chunk from its stored start
+                    hc = tl.load(tiles_ptr + ((pid_b * DIM + offs_d) * n_tiles + c0 // BL) * N + n, mask=mask_d, other=0.0)
+                    Gn = tl.load(sGr + n * BD + offs_bd)
+                    # recompute state n over the chunk from its stored start, which enters at the first step (as in
+                    # the forward, the scan's second part is then h itself)
                     a = tl.exp2(dt * An2[:, None])
                     bu = dtu * Bn
-                    fa, fb = tl.associative_scan((a, bu), 1, _combine)
-                    hc = tl.load(tiles_ptr + ((pid_b * DIM + offs_d) * n_tiles + c0 // BL) * N + n, mask=mask_d, other=0.0)
-                    h = fa * hc[:, None] + fb
-                    # its gradient: a reverse scan, carried in from the chunk after
-                    ra, rb = tl.associative_scan((tl.exp2(dtn * An2[:, None]), dy * Cn), 1, _combine, reverse=True)
-                    Gn = tl.load(sGr + n * BD + offs_bd)
-                    g = rb + ra * Gn[:, None]
-                    tl.store(sGw + n * BD + firstp, g, mask=first)              # the carry for the chunk before
+                    _, h = tl.associative_scan((a, tl.where(first, a * hc[:, None] + bu, bu)), 1, _combine)
+                    # its gradient: the reverse scan over the reversed tile, the carry from the chunk after entering
+                    # at the reversed tile's first step (the chunk's last)
+                    ar = tl.exp2(dtn_r * An2[:, None]); bC = tl.flip(dy * Cn, 1)
+                    _, g_r = tl.associative_scan((ar, tl.where(first, ar * Gn[:, None] + bC, bC)), 1, _combine)
+                    tl.store(sGw + n * BD + slotp, g_r, mask=last)               # the carry for the chunk before
+                    g = tl.flip(g_r, 1)
                     q = g * (h - bu)                                             # g_t a_t h_{t-1}
                     gB += g * Bn
                     gAh += q * An[:, None]
@@ -987,7 +1010,7 @@ def _train_config(u, A, B, C) -> ScanConfig:
     "The forward config when a backward follows (its tile states line up with the backward's tiles)."
     b, DIM, L = u.shape
     G = max(B.shape[1] if B.dim() == 4 else 1, C.shape[1] if C.dim() == 4 else 1)
-    return _train_configs(b, DIM, A.shape[1], L, DIM // G, u.device, u.element_size())[0]
+    return _train_configs(b, DIM, A.shape[1], L, DIM // G, u.device)[0]
 
 @_scan_fwd_op.register_fake
 def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, store_tiles):
@@ -1182,7 +1205,7 @@ def benchmark_scan(shapes=PERF_SHAPES, dtypes=(torch.float32, torch.bfloat16), o
         del tiles
         for name, cfg in (('lane kernel', scan_config(b, D, N, L, D, a['u'].device, kernel='lane')),   # for comparison: the
                           ('nsub=1', scan_config(b, D, N, L, D, a['u'].device, kernel='nloop_bwd', nsub=1))):  # lane kernel, and
-            fc = scan_config(b, D, N, L, D, a['u'].device, tiles=True, TB=cfg.BL, itemsize=a['u'].element_size())  # more memory, faster
+            fc = scan_config(b, D, N, L, D, a['u'].device, tiles=True, TB=cfg.BL)  # more memory, faster
             _, _, tiles = scan_fwd_triton(*args, True, None, store_tiles=True, config=fc)
             row[f'effseq bwd ({name})'] = bench(lambda: scan_bwd_triton(*args, True, None, tiles, dout, config=cfg))
             del tiles
