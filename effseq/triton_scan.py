@@ -331,7 +331,7 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     if cfg.kernel == 'lane': raise ValueError("'lane' is a backward kernel; the forward kernels are 'nloop', 'seq' and 'scan'")
     if cfg.kernel == 'nloop':   # plus a per-program scratch holding the N running states (two buffers of rows)
         n_dblk, pick = triton.cdiv(DIM, cfg.BD), min(8, cfg.BL) if u.element_size() == 2 else 1
-        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BD * (cfg.BL // pick + 4 * cfg.BN), device=dev, dtype=f32), n_dblk)
+        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BD * (cfg.BL // pick + 8 * cfg.BN), device=dev, dtype=f32), n_dblk)
         kernel, flags['TB'], flags['STAGES'], flags['PICK'] = _fwd_nloop_kernel, cfg.TB, cfg.stages, pick
     else:
         kernel, flags['STAGES'] = (_fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel), cfg.stages
@@ -714,12 +714,12 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
         A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634
         h = _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, HAS_H0, BD, BN)
     # the running state of every n lives in a per-program scratch, two buffers (each chunk reads one and writes the
-    # other); state n's slot of channel d ends a row of BL // PICK floats starting at d*RS + 4n, 16-byte aligned
-    RS: tl.constexpr = BL // PICK + 4 * BN
+    # other); state n's slot of channel d ends a row of BL // PICK floats starting at d*RS + 8n, 32-byte aligned
+    RS: tl.constexpr = BL // PICK + 8 * BN
     pid_lin = (pid_b * n_dblk + pid_d) * n_seg + pid_s
     scr0 = scr_ptr + pid_lin * (2 * BD * RS)
     offs_bd = tl.arange(0, BD)
-    tl.store(scr0 + offs_bd[:, None] * RS + offs_n[None, :] * 4 + BL // PICK - 1, h)
+    tl.store(scr0 + offs_bd[:, None] * RS + offs_n[None, :] * 8 + BL // PICK - 1, h)
     first = (tl.arange(0, BL) == 0)[None, :]
     tl.debug_barrier()
     if HAS_D:
@@ -742,7 +742,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
             Bn = _load_bc_n(B_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Bg, s_Bn, s_Bl, B_CONST)
             if not SEG_PASS:
                 Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
-            carry = tl.load(scr + offs_bd * RS + n * 4 + BL // PICK - 1)
+            carry = tl.load(scr + offs_bd * RS + n * 8 + BL // PICK - 1)
             a = tl.exp2(dt * An[:, None])
             b = dtu * Bn
             # the carry enters at the first step, h_0 = a_0 carry + b_0, so the scan's second part is h itself
@@ -757,7 +757,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                              mask=mask_d[:, None] & ((l0 + (offs_j[None, :] + 1) * TB) < end))
             if not SEG_PASS:
                 y += hn * Cn
-            _store_last(scw + n * 4, hn, RS, BD, BL, PICK)
+            _store_last(scw + n * 8, hn, RS, BD, BL, PICK)
         tl.debug_barrier()
         if SEG_PASS:
             dsum += tl.sum(dt, 1)
@@ -768,7 +768,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 zz = tl.load(z_ptr + pid_b * s_zb + offs_d[:, None] * s_zd + offs_l[None, :] * s_zl, mask=m2, other=0.0).to(tl.float32)
                 y = y * zz * tl.sigmoid(zz)
             tl.store(y_ptr + pid_b * s_yb + offs_d[:, None] * s_yd + offs_l[None, :] * s_yl, y.to(y_ptr.dtype.element_ty), mask=m2)
-    h = tl.load(scr0 + (tl.cdiv(end - start, BL) % 2) * (BD * RS) + offs_bd[:, None] * RS + offs_n[None, :] * 4 + BL // PICK - 1)
+    h = tl.load(scr0 + (tl.cdiv(end - start, BL) % 2) * (BD * RS) + offs_bd[:, None] * RS + offs_n[None, :] * 8 + BL // PICK - 1)
     _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, SEG_PASS)
 
 # %% ../nbs/04a_triton_scan.ipynb #9d90f752
