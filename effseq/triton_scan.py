@@ -691,6 +691,13 @@ def _store_last(row, x, RS: tl.constexpr, BD: tl.constexpr, BL: tl.constexpr, PI
         tl.store(row + tl.arange(0, BD)[:, None] * RS + cols[None, :], xl, mask=(cols == BL // PICK - 1)[None, :])
 
 @triton.jit
+def _scan_from(a, b, h0):
+    "h_t = a_t h_{t-1} + b_t along the time axis of (BD, BL) tiles from the (BD,) state h0, which enters at the first step."
+    first = (tl.arange(0, a.shape[1]) == 0)[None, :]
+    _, h = tl.associative_scan((a, tl.where(first, a * h0[:, None] + b, b)), 1, _combine)
+    return h
+
+@triton.jit
 def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
                       segh_ptr, segs_ptr, y_ptr, hlast_ptr, tiles_ptr,
                       L, DIM, N, seg_len, n_seg, ch_per_group,
@@ -720,7 +727,6 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     scr0 = scr_ptr + pid_lin * (2 * BD * RS)
     offs_bd = tl.arange(0, BD)
     tl.store(scr0 + offs_bd[:, None] * RS + offs_n[None, :] * 8 + BL // PICK - 1, h)
-    first = (tl.arange(0, BL) == 0)[None, :]
     tl.debug_barrier()
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
@@ -745,8 +751,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
             carry = tl.load(scr + offs_bd * RS + n * 8 + BL // PICK - 1)
             a = tl.exp2(dt * An[:, None])
             b = dtu * Bn
-            # the carry enters at the first step, h_0 = a_0 carry + b_0, so the scan's second part is h itself
-            _, hn = tl.associative_scan((a, tl.where(first, a * carry[:, None] + b, b)), 1, _combine)
+            hn = _scan_from(a, b, carry)   # the carry enters at the first step: h_0 = a_0 carry + b_0
             if STORE_TILES:   # the state entering each TB-step tile: the carry, then each tile's last state
                 tidx = l0 // TB
                 tl.store(tiles_ptr + ((pid_b * DIM + offs_d) * n_tiles + tidx) * N + n, carry, mask=mask_d)
@@ -852,7 +857,7 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
                     Gn = tl.load(sGr + n * BD + offs_bd)
                     ar = tl.exp2(dtn_r * An2[:, None]); bC = tl.flip(dy * Cn, 1)
-                    _, g_r = tl.associative_scan((ar, tl.where(first, ar * Gn[:, None] + bC, bC)), 1, _combine)
+                    g_r = _scan_from(ar, bC, Gn)
                     tl.store(sGw + n * BD + slotp, g_r, mask=last)              # reversed: the chunk's first step
             else:
                 dt, raw = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
@@ -872,11 +877,11 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     # the forward, the scan's second part is then h itself)
                     a = tl.exp2(dt * An2[:, None])
                     bu = dtu * Bn
-                    _, h = tl.associative_scan((a, tl.where(first, a * hc[:, None] + bu, bu)), 1, _combine)
+                    h = _scan_from(a, bu, hc)
                     # its gradient: the reverse scan over the reversed tile, the carry from the chunk after entering
                     # at the reversed tile's first step (the chunk's last)
                     ar = tl.exp2(dtn_r * An2[:, None]); bC = tl.flip(dy * Cn, 1)
-                    _, g_r = tl.associative_scan((ar, tl.where(first, ar * Gn[:, None] + bC, bC)), 1, _combine)
+                    g_r = _scan_from(ar, bC, Gn)
                     tl.store(sGw + n * BD + slotp, g_r, mask=last)               # the carry for the chunk before
                     g = tl.flip(g_r, 1)
                     q = g * (h - bu)                                             # g_t a_t h_{t-1}
