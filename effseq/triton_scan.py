@@ -331,8 +331,9 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     if cfg.kernel == 'lane': raise ValueError("'lane' is a backward kernel; the forward kernels are 'nloop', 'seq' and 'scan'")
     if cfg.kernel == 'nloop':   # plus a per-program scratch holding the N running states (two buffers of rows)
         n_dblk, pick = triton.cdiv(DIM, cfg.BD), min(8, cfg.BL) if u.element_size() == 2 else 1
-        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BD * (cfg.BL // pick + 8 * cfg.BN), device=dev, dtype=f32), n_dblk)
-        kernel, flags['TB'], flags['STAGES'], flags['PICK'] = _fwd_nloop_kernel, cfg.TB, cfg.stages, pick
+        rs = cfg.BL // pick + 8 * cfg.BN                                  # a row: the slots of N states, 8 floats apart
+        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BD * rs, device=dev, dtype=f32), n_dblk)
+        kernel, flags['TB'], flags['STAGES'], flags['PICK'], flags['RS'] = _fwd_nloop_kernel, cfg.TB, cfg.stages, pick, rs
     else:
         kernel, flags['STAGES'] = (_fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel), cfg.stages
     if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, STORE_TILES=False, **flags)
@@ -698,6 +699,12 @@ def _scan_from(a, b, h0):
     return h
 
 @triton.jit
+def _grad_scan_reversed(dtn_r, dy, Cn, An2, Gn):
+    "g_t = a_{t+1} g_{t+1} + dy_t C_t over a chunk from Gn, the gradient after it, as a forward scan: last step first."
+    ar = tl.exp2(dtn_r * An2[:, None])                          # dtn_r: the next step's delta, already time-reversed
+    return _scan_from(ar, tl.flip(dy * Cn, 1), Gn)
+
+@triton.jit
 def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
                       segh_ptr, segs_ptr, y_ptr, hlast_ptr, tiles_ptr,
                       L, DIM, N, seg_len, n_seg, ch_per_group,
@@ -707,7 +714,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                       SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
                       SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, B_CONST: tl.constexpr, C_CONST: tl.constexpr,
                       STORE_TILES: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, TB: tl.constexpr,
-                      STAGES: tl.constexpr, PICK: tl.constexpr):
+                      STAGES: tl.constexpr, PICK: tl.constexpr, RS: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
     offs_d = (pid_d * BD + tl.arange(0, BD)).to(tl.int64); offs_n = tl.arange(0, BN)
     mask_d = offs_d < DIM; mask_n = offs_n < N
@@ -720,9 +727,9 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     if not SEG_PASS:
         A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32) * 1.4426950408889634
         h = _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn, HAS_H0, BD, BN)
-    # the running state of every n lives in a per-program scratch, two buffers (each chunk reads one and writes the
-    # other); state n's slot of channel d ends a row of BL // PICK floats starting at d*RS + 8n, 32-byte aligned
-    RS: tl.constexpr = BL // PICK + 8 * BN
+    # the running state of every n lives in a per-program scratch, two buffers of BD rows of RS floats (each chunk
+    # reads one and writes the other); state n's slot of channel d ends a row of BL // PICK floats starting at
+    # d*RS + 8n, 32-byte aligned (RS = BL // PICK + 8 BN, set by the launcher, which allocates the scratch)
     pid_lin = (pid_b * n_dblk + pid_d) * n_seg + pid_s
     scr0 = scr_ptr + pid_lin * (2 * BD * RS)
     offs_bd = tl.arange(0, BD)
@@ -855,9 +862,7 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 for n in range(0, N):
                     An2 = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
                     Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
-                    Gn = tl.load(sGr + n * BD + offs_bd)
-                    ar = tl.exp2(dtn_r * An2[:, None]); bC = tl.flip(dy * Cn, 1)
-                    g_r = _scan_from(ar, bC, Gn)
+                    g_r = _grad_scan_reversed(dtn_r, dy, Cn, An2, tl.load(sGr + n * BD + offs_bd))
                     tl.store(sGw + n * BD + slotp, g_r, mask=last)              # reversed: the chunk's first step
             else:
                 dt, raw = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
@@ -880,8 +885,7 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     h = _scan_from(a, bu, hc)
                     # its gradient: the reverse scan over the reversed tile, the carry from the chunk after entering
                     # at the reversed tile's first step (the chunk's last)
-                    ar = tl.exp2(dtn_r * An2[:, None]); bC = tl.flip(dy * Cn, 1)
-                    g_r = _scan_from(ar, bC, Gn)
+                    g_r = _grad_scan_reversed(dtn_r, dy, Cn, An2, Gn)
                     tl.store(sGw + n * BD + slotp, g_r, mask=last)               # the carry for the chunk before
                     g = tl.flip(g_r, 1)
                     q = g * (h - bu)                                             # g_t a_t h_{t-1}
