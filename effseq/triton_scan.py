@@ -287,7 +287,7 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     seg_len = -(-n_tiles // n_seg) * BL
     if stages is None:   # pipelined loads: the lane kernel's time loop, the backward's state loop, and the forward's
         # state loop when programs are few
-        stages = 2 if kernel in ('lane', 'nloop_bwd') else 3 if kernel == 'nloop' and programs < 16 * sms else 1
+        stages = {'lane': 2, 'nloop_bwd': 3}.get(kernel, 3 if kernel == 'nloop' and programs < 16 * sms else 1)
     return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps,
                       stages=stages, kernel=kernel, nsub=nsub)
 
@@ -801,7 +801,6 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     offs_bd = tl.arange(0, BD)
     first = (tl.arange(0, BL) == 0)[None, :]                                # a tile's first column
     last = (tl.arange(0, BL) == BL - 1)[None, :]                            # and its last
-    slotp = offs_bd[:, None] + tl.zeros((1, BL), dtype=tl.int32)           # (BD, BL) offsets: row d lands in slot d
     g_id = (pid_d * BD * NSUB) // ch_per_group
     u_ptr += pid_b * s_ub; dt_ptr += pid_b * s_tb; dout_ptr += pid_b * s_ob
     if HAS_Z: z_ptr += pid_b * s_zb
@@ -863,7 +862,7 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     An2 = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
                     Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
                     g_r = _grad_scan_reversed(dtn_r, dy, Cn, An2, tl.load(sGr + n * BD + offs_bd))
-                    tl.store(sGw + n * BD + slotp, g_r, mask=last)              # reversed: the chunk's first step
+                    tl.store(sGw + n * BD + offs_bd, tl.sum(tl.where(last, g_r, 0.0), 1))   # reversed: the chunk's first step
             else:
                 dt, raw = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
                 u = tl.load(u_ptr + offs_d[:, None] * s_ud + offs_l[None, :] * s_ul, mask=m2, other=0.0).to(tl.float32)
@@ -871,13 +870,24 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 gB = tl.zeros((BD, BL), dtype=tl.float32)                        # sum_n g B_n
                 gAh = tl.zeros((BD, BL), dtype=tl.float32)                       # sum_n A_n g a h_{t-1}
                 y = tl.zeros((BD, BL), dtype=tl.float32)                         # the forward's y, for dz
-                for n in tl.range(0, N, num_stages=STAGES):   # pipelined: state n+1's loads issue during state n
+                for n in tl.range(0, N, num_stages=STAGES):   # pipelined: the loads of the next states issue during state n
                     An = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32)
                     An2 = An * 1.4426950408889634
                     Bn = _load_bc_n(B_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Bg, s_Bn, s_Bl, B_CONST)
                     Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
                     hc = tl.load(tiles_ptr + ((pid_b * DIM + offs_d) * n_tiles + c0 // BL) * N + n, mask=mask_d, other=0.0)
                     Gn = tl.load(sGr + n * BD + offs_bd)
+                    # the read halves of this state's sums (over time for dA, over channels for dB, dC), loaded with the
+                    # rest so that the pipeline issues them early; a chunk's first block of channels starts its rows at 0
+                    accA = tl.load(sA + n * BD + offs_bd)
+                    if B_CONST:
+                        accB = tl.load(sB + n * BD + offs_bd)
+                    else:
+                        accB = tl.load(dB_ptr + n * L + offs_l, mask=mask_l & (j > 0), other=0.0)
+                    if C_CONST:
+                        accC = tl.load(sC + n * BD + offs_bd)
+                    else:
+                        accC = tl.load(dC_ptr + n * L + offs_l, mask=mask_l & (j > 0), other=0.0)
                     # recompute state n over the chunk from its stored start, which enters at the first step (as in
                     # the forward, the scan's second part is then h itself)
                     a = tl.exp2(dt * An2[:, None])
@@ -886,32 +896,24 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     # its gradient: the reverse scan over the reversed tile, the carry from the chunk after entering
                     # at the reversed tile's first step (the chunk's last)
                     g_r = _grad_scan_reversed(dtn_r, dy, Cn, An2, Gn)
-                    tl.store(sGw + n * BD + slotp, g_r, mask=last)               # the carry for the chunk before
+                    tl.store(sGw + n * BD + offs_bd, tl.sum(tl.where(last, g_r, 0.0), 1))   # the carry for the chunk before
                     g = tl.flip(g_r, 1)
                     q = g * (h - bu)                                             # g_t a_t h_{t-1}
                     gB += g * Bn
                     gAh += q * An[:, None]
-                    tl.store(sA + n * BD + offs_bd, tl.load(sA + n * BD + offs_bd) + tl.sum(q * dt, 1))
+                    tl.store(sA + n * BD + offs_bd, accA + tl.sum(q * dt, 1))
                     if HAS_Z:
                         y += h * Cn
                     gdu = g * dtu
                     dyh = dy * h
                     if B_CONST:
-                        tl.store(sB + n * BD + offs_bd, tl.load(sB + n * BD + offs_bd) + tl.sum(gdu, 1))
+                        tl.store(sB + n * BD + offs_bd, accB + tl.sum(gdu, 1))
                     else:   # summed over the program's channels here (block by block), over programs after: no atomics
-                        pB = dB_ptr + n * L + offs_l
-                        if j == 0:
-                            tl.store(pB, tl.sum(gdu, 0), mask=mask_l)
-                        else:
-                            tl.store(pB, tl.load(pB, mask=mask_l, other=0.0) + tl.sum(gdu, 0), mask=mask_l)
+                        tl.store(dB_ptr + n * L + offs_l, accB + tl.sum(gdu, 0), mask=mask_l)
                     if C_CONST:
-                        tl.store(sC + n * BD + offs_bd, tl.load(sC + n * BD + offs_bd) + tl.sum(dyh, 1))
+                        tl.store(sC + n * BD + offs_bd, accC + tl.sum(dyh, 1))
                     else:
-                        pC = dC_ptr + n * L + offs_l
-                        if j == 0:
-                            tl.store(pC, tl.sum(dyh, 0), mask=mask_l)
-                        else:
-                            tl.store(pC, tl.load(pC, mask=mask_l, other=0.0) + tl.sum(dyh, 0), mask=mask_l)
+                        tl.store(dC_ptr + n * L + offs_l, accC + tl.sum(dyh, 0), mask=mask_l)
                     if HAS_H0:
                         if c0 == 0:
                             tl.store(dh0_ptr + ((pid_b * DIM + offs_d) * N + n)[:, None] + tl.zeros((1, BL), dtype=tl.int64),
