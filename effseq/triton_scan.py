@@ -292,7 +292,7 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     if kernel in ('nloop', 'nloop_bwd', 'lane') and waves is None and programs >= 2 * sms:
         n_seg = 1                                           # programs fill the GPU twice over: no segment pass
     else:                                               # else about `waves` programs per multiprocessor
-        n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 16}.get(kernel, 4)) * sms // programs)
+        n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 24}.get(kernel, 4)) * sms // programs)
     n_seg = max(1, min(n_tiles, n_seg))
     seg_len = -(-n_tiles // n_seg) * BL
     if stages is None:   # pipelined loads: the lane kernel's time loop, the backward's state loop, and the forward's
