@@ -715,16 +715,10 @@ def _grad_scan_reversed(dtn_r, dy, Cn, An2, Gn):
     return _scan_from(ar, tl.flip(dy * Cn, 1), Gn)
 
 @triton.jit
-def _then_later(a1, b1, a2, b2):
-    "Compose a step's map g -> b1 + a1 g with the map (a2, b2) of the steps after it: g -> b1 + a1 (b2 + a2 g)."
-    return a1 * a2, b1 + a1 * b2
-
-@triton.jit
-def _chunk_grad_first(dtn, dy, Cn, An2, Gn):
-    "The gradient g at a chunk's first step from Gn, the gradient after it: the chunk's maps composed in time order, no flips."
-    al, be = tl.associative_scan((tl.exp2(dtn * An2[:, None]), dy * Cn), 1, _then_later)   # last column: the whole chunk
-    last = (tl.arange(0, dtn.shape[1]) == dtn.shape[1] - 1)[None, :]
-    return tl.sum(tl.where(last, be + al * Gn[:, None], 0.0), 1)
+def _chunk_grad_first(ex, tot, dy, Cn, An2, Gn):
+    "g at a chunk's first step from Gn, the gradient after it: sum_t (a_1 ... a_t) dy_t C_t + (a_1 ... a_BL) Gn, no scan."
+    # a_1 ... a_t = exp2(A2 (dtn_0 + ... + dtn_{t-1})): ex holds those sums of the next steps' deltas, tot all BL of them
+    return tl.sum(tl.exp2(An2[:, None] * ex) * (dy * Cn), 1) + tl.exp2(An2 * tot) * Gn
 
 @triton.jit
 def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
@@ -875,11 +869,13 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 dy = dout
             if SEG_PASS:   # only the segment's map of G: the decay over it and the gradient it adds
                 sDS = s + 5 * BN * BD
-                tl.store(sDS + offs_bd, tl.load(sDS + offs_bd) + tl.sum(dtn, 1))
+                tot = tl.sum(dtn, 1)
+                tl.store(sDS + offs_bd, tl.load(sDS + offs_bd) + tot)
+                ex = tl.cumsum(dtn, 1) - dtn                                     # per chunk, for every state
                 for n in range(0, N):
                     An2 = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
                     Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
-                    tl.store(sGw + n * BD + offs_bd, _chunk_grad_first(dtn, dy, Cn, An2, tl.load(sGr + n * BD + offs_bd)))
+                    tl.store(sGw + n * BD + offs_bd, _chunk_grad_first(ex, tot, dy, Cn, An2, tl.load(sGr + n * BD + offs_bd)))
             else:
                 # The reverse scan runs as a forward scan over time-reversed tiles: tl.flip costs a round of shuffles
                 # per tile, and Triton's reverse=True flips both inputs and both outputs (four flips per state, where
