@@ -275,8 +275,9 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
         BL = TB = max(16, min(_next_pow2(L), BL or 64))
         BD = BD or 4
         if nsub is None:   # BD * nsub >= N (up to 16): dB, dC partial sums no larger than 2 b D L ...
-            nsub, p4, p3 = max(1, min(4, BN // BD)), b * -(-D // (4 * BD)), b * -(-D // (3 * BD))
-            if nsub == 4 and p4 >= 2 * sms and ch_per_group % (3 * BD) == 0 and _fill(p3, sms) > _fill(p4, sms) + 0.05:
+            nsub, progs = max(1, min(4, BN // BD)), lambda k: b * -(-D // (k * BD))   # programs with k blocks each
+            if (nsub == 4 and progs(4) >= 2 * sms and ch_per_group % (3 * BD) == 0      # (no segments, one B/C group)
+                    and _fill(progs(3), sms) > _fill(progs(4), sms) + 0.05):
                 nsub = 3   # ... unless 3 blocks a program fill the GPU's program slots better (8 x 1536 channels: 1024
                            # programs in one round, where 4 blocks leave 768 programs and a quarter of the slots idle)
     else:                   # a (BD, BN, BL) block within registers
@@ -291,8 +292,9 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     n_tiles, programs = -(-L // BL), b * -(-D // (BD * nsub))
     if kernel in ('nloop', 'nloop_bwd', 'lane') and waves is None and programs >= 2 * sms:
         n_seg = 1                                           # programs fill the GPU twice over: no segment pass
-    else:                                               # else about `waves` programs per multiprocessor
-        n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 24}.get(kernel, 4)) * sms // programs)
+    else:                                               # else about `waves` programs per multiprocessor (the
+        # state-loop backward: three rounds of its programs, which even out programs that finish at different times)
+        n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 3 * BWD_PROGRAMS_PER_SM}.get(kernel, 4)) * sms // programs)
     n_seg = max(1, min(n_tiles, n_seg))
     seg_len = -(-n_tiles // n_seg) * BL
     if stages is None:   # pipelined loads: the lane kernel's time loop, the backward's state loop, and the forward's
