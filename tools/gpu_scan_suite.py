@@ -2,9 +2,9 @@
 
     python tools/gpu_scan_suite.py --out nbs/data/selective_scan_gpu.json
 
-Correctness sweeps run in one process per dtype (Triton compiles in parallel); the long-sequence, compile/AMP tests
-and the benchmark then run alone on the GPU. mamba_ssm's CUDA extension is compared when `import selective_scan_cuda`
-works (build it locally; it is never vendored)."""
+Correctness sweeps run in one process per dtype, beside one that compares the backward's two flips (Triton compiles
+in parallel); the long-sequence, compile/AMP tests and the benchmark then run alone on the GPU. mamba_ssm's CUDA
+extension is compared when `import selective_scan_cuda` works (build it locally; it is never vendored)."""
 import argparse, json, os, subprocess, sys, tempfile
 import torch
 
@@ -20,9 +20,12 @@ def main():
     p.add_argument('--out', required=True)
     p.add_argument('--reuse', help='take the sweep and long-sequence results from this earlier JSON instead of rerunning them')
     p.add_argument('--sweep-dtype', help=argparse.SUPPRESS)     # internal: one dtype's sweep, JSON to --out
+    p.add_argument('--flip-test', action='store_true', help=argparse.SUPPRESS)   # internal: the flip test, JSON to --out
     a = p.parse_args()
-    from effseq.triton_scan import gpu_test_sweep, gpu_long_tests, gpu_compile_amp_test, benchmark_scan
+    from effseq.triton_scan import gpu_test_sweep, gpu_long_tests, gpu_compile_amp_test, gpu_flip_test, benchmark_scan
     import triton
+    if a.flip_test:
+        open(a.out, 'w').write(json.dumps(gpu_flip_test(), default=str)); return
     if a.sweep_dtype:
         rows = gpu_test_sweep(dtypes=(getattr(torch, a.sweep_dtype),), official=_official())
         open(a.out, 'w').write(json.dumps(rows, default=str)); return
@@ -42,7 +45,8 @@ def _sweep_and_long(a):
     tmp = tempfile.mkdtemp()
     procs = {dt: subprocess.Popen([sys.executable, __file__, '--out', f'{tmp}/{dt}.json', '--sweep-dtype', dt])
              for dt in ('float32', 'float16', 'bfloat16')}
-    if any(pr.wait() for pr in procs.values()): sys.exit('a sweep process failed')
+    flip_proc = subprocess.Popen([sys.executable, __file__, '--out', f'{tmp}/flip.json', '--flip-test'])
+    if any(pr.wait() for pr in [*procs.values(), flip_proc]): sys.exit('a sweep process failed')
     sweep = [r for dt in procs for r in json.load(open(f'{tmp}/{dt}.json'))]
     print(f"sweep: {sum(r['ok'] for r in sweep)} of {len(sweep)} within tolerance", flush=True)
     for r in sweep:
@@ -51,6 +55,8 @@ def _sweep_and_long(a):
                   official='compared' if _official() else 'not importable', sweep=sweep)
     save = lambda: open(a.out, 'w').write(json.dumps(result, indent=1, default=str))
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True); save()
+    result['flip'] = json.load(open(f'{tmp}/flip.json')); print(result['flip'], flush=True); save()
+    if result['flip']['within tolerance'] != result['flip']['cases']: sys.exit("the backward's PTX flip and tl.flip disagree")
     result['long'] = gpu_long_tests(); print(result['long'], flush=True); save()
     return result, sweep, save
 
