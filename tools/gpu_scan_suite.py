@@ -46,7 +46,7 @@ def _sweep_and_long(a):
     procs = {dt: subprocess.Popen([sys.executable, __file__, '--out', f'{tmp}/{dt}.json', '--sweep-dtype', dt])
              for dt in ('float32', 'float16', 'bfloat16')}
     flip_proc = subprocess.Popen([sys.executable, __file__, '--out', f'{tmp}/flip.json', '--flip-test'])
-    if any(pr.wait() for pr in [*procs.values(), flip_proc]): sys.exit('a sweep process failed')
+    if any(pr.wait() for pr in [*procs.values(), flip_proc]): sys.exit('a sweep or flip-test process failed')
     sweep = [r for dt in procs for r in json.load(open(f'{tmp}/{dt}.json'))]
     print(f"sweep: {sum(r['ok'] for r in sweep)} of {len(sweep)} within tolerance", flush=True)
     for r in sweep:
