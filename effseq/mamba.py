@@ -12,13 +12,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
-from .triton_scan import selective_scan_fn, selective_state_update
+from .selective import selective_scan_ref
+from .triton_scan import (selective_scan_fn, selective_state_update, scan_fwd_triton, scan_bwd_triton, _train_configs,
+                                _pick_backend, HAS_TRITON, triton, tl, _softplus, _next_pow2)
+from .selective import selective_state_update_ref
+from .conv import causal_conv1d_fn, causal_conv1d_update, causal_conv1d_ref, conv1d_fwd_triton, conv1d_bwd_triton
+from .norm import RMSNorm, layer_norm_fn
 
 # %% auto #0
 __all__ = ['MIXERS', 'CausalLMOutput', 'GenerateOutput', 'MambaConfig', 'InferenceParams', 'inverse_softplus', 'Mamba',
-           'set_scan_backend', 'S4DMixer', 'RMSNorm', 'Block', 'MixerModel', 'sample', 'GenerationMixin',
-           'MambaLMHeadModel', 'count_params', 'decode_logits', 'TransformerConfig', 'CausalSelfAttention',
-           'TransformerBlock', 'TransformerLM', 'baseline_models']
+           'set_scan_backend', 'MambaInnerFn', 'mamba_inner_fn', 'mamba_inner_ref', 'mamba_step_update', 'S4DMixer',
+           'add_norm', 'Block', 'MixerModel', 'sample', 'DecodeGraph', 'GenerationMixin', 'MambaLMHeadModel',
+           'count_params', 'decode_logits', 'TransformerConfig', 'CausalSelfAttention', 'TransformerBlock',
+           'TransformerLM', 'baseline_models']
 
 # %% ../nbs/05_mamba.ipynb #de8c8ec3
 _SSM_KEYS = ('d_state', 'd_conv', 'expand', 'dt_rank', 'dt_min', 'dt_max', 'dt_init', 'dt_scale', 'dt_init_floor',
@@ -47,7 +53,7 @@ class MambaConfig:
     rms_norm: bool = True             # RMSNorm (True) or LayerNorm (False) before each block and at the end
     norm_epsilon: float = 1e-5        # epsilon of the norms
     residual_in_fp32: bool = True     # keep the residual stream in float32 under mixed precision
-    fused_add_norm: bool = True       # accepted for compatibility with mamba_ssm's configs; ignored (no fused kernel)
+    fused_add_norm: bool = True       # residual add + norm in one kernel (chapter 04c); False: separate PyTorch ops
     pad_vocab_size_multiple: int = 8  # the embedding has vocab_size rounded up to a multiple of this
     tie_embeddings: bool = True       # lm_head.weight is backbone.embedding.weight
     initializer_range: float = 0.02   # std of the embedding init
@@ -63,6 +69,8 @@ class MambaConfig:
                 raise ValueError(f"`{k}` must be a positive int, got {v!r}")
         if self.dt_rank != 'auto' and not (isinstance(self.dt_rank, int) and self.dt_rank > 0):
             raise ValueError(f"`dt_rank` must be 'auto' or a positive int, got {self.dt_rank!r}")
+        if not (isinstance(self.norm_epsilon, (int, float)) and self.norm_epsilon > 0):
+            raise ValueError(f"`norm_epsilon` must be a number > 0, got {self.norm_epsilon!r}")
         if not (0 < self.dt_min <= self.dt_max): raise ValueError(f"need 0 < `dt_min` <= `dt_max`, got {self.dt_min} and {self.dt_max}")
         check_choice(self.dt_init, 'dt_init', ('random', 'constant'))
         check_choice(self.layer, 'layer', ('Mamba1', 'S4D'))
@@ -103,6 +111,7 @@ class InferenceParams:
     max_batch_size: int               # batch size the cache is for
     seqlen_offset: int = 0            # tokens already processed; 0 means the next call is the prompt
     key_value_memory_dict: dict = field(default_factory=dict)  # layer_idx -> that layer's state tensors
+    position: torch.Tensor | None = None  # the decode position as a device scalar (CUDA graphs: read by attention)
 
 def inverse_softplus(x: torch.Tensor) -> torch.Tensor:
     "The `y` with `softplus(y) = x` (for x > 0)."
@@ -113,6 +122,23 @@ def _check_hidden(h, d_model):
     if h.shape[-1] != d_model: raise ValueError(f"`hidden_states` must have shape (b, L, {d_model}), got {tuple(h.shape)}")
 
 # %% ../nbs/05_mamba.ipynb #d4fb6372
+def _proj(W, X):
+    "The weight W (m, k) applied to each of X's matrices (b, k, L): (b, m, L), one batched GEMM with W broadcast (stride 0)."
+    if torch.is_autocast_enabled(X.device.type): W = W.to(torch.get_autocast_dtype(X.device.type))
+    return torch.bmm(W.expand(X.shape[0], *W.shape), X)
+
+def _in_proj(hidden_states, weight, bias=None):
+    "in_proj of (b, L, d_model) as one GEMM, returned as xz (b, 2 d_inner, L) with time as the fast axis (a view, no copy)."
+    b, L, dm = hidden_states.shape
+    xz = (weight @ hidden_states.reshape(b * L, dm).mT).view(-1, b, L).transpose(0, 1)   # (b, 2 d_inner, L)
+    return xz + bias.to(xz.dtype)[:, None] if bias is not None else xz
+
+def _out_proj(y, weight, bias=None):
+    "out_proj of the gated scan output y (b, d_inner, L): (b, L, d_model), contiguous."
+    wt = weight.to(torch.get_autocast_dtype(y.device.type)) if torch.is_autocast_enabled(y.device.type) else weight
+    out = torch.bmm(y.mT.to(wt.dtype), wt.mT.expand(y.shape[0], *wt.mT.shape))          # (b, L, d_model)
+    return out + bias.to(out.dtype) if bias is not None else out
+
 class Mamba(nn.Module):
     "The Mamba block (selective SSM mixer) with `mamba_ssm`'s constructor, parameter names and initialisation."
     def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank='auto', dt_min=0.001, dt_max=0.1,
@@ -124,6 +150,7 @@ class Mamba(nn.Module):
         self.d_inner = int(expand * d_model)
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == 'auto' else dt_rank
         self.layer_idx, self.backend = layer_idx, backend   # backend: None (dispatch), 'torch', 'triton' or 'ref'
+        self.use_fast_path = use_fast_path                  # training and prefill through `mamba_inner_fn` on Triton
         self.in_proj = nn.Linear(d_model, self.d_inner * 2, bias=bias, **fk)
         self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1, bias=conv_bias, **fk)
         self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False, **fk)
@@ -140,25 +167,35 @@ class Mamba(nn.Module):
         self.D = nn.Parameter(torch.ones(self.d_inner, device=device)); self.D._no_weight_decay = True
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **fk)
 
+    def _conv_backend(self):
+        "The conv's backend for this block's scan backend ('ref' and 'torch' both take the PyTorch conv)."
+        return 'torch' if self.backend in ('ref', 'torch') else self.backend
+
     def _conv(self, hidden_states, conv_state=None):
         "in_proj, then the causal depthwise conv and SiLU: x and the gate z (b, d_inner, L); the last d_conv inputs into conv_state."
         L = hidden_states.shape[1]
-        x, z = self.in_proj(hidden_states).mT.chunk(2, dim=1)                          # (b, d_inner, L) each
+        xz = _in_proj(hidden_states, self.in_proj.weight, self.in_proj.bias)            # (b, 2 d_inner, L)
+        x, z = xz[:, :self.d_inner], xz[:, self.d_inner:]                              # (b, d_inner, L) views
         if conv_state is not None: conv_state.copy_(F.pad(x, (self.d_conv - L, 0)))    # last d_conv inputs
-        return F.silu(self.conv1d(x)[..., :L]), z                                      # causal
+        return causal_conv1d_fn(x, self.conv1d.weight[:, 0], self.conv1d.bias, activation='silu',
+                                backend=self._conv_backend()), z
 
     def _conv_step(self, hidden_states, conv_state):
         "The same for one token (b, 1, d_model): x and z (b, d_inner); conv_state (b, d_inner, d_conv) shifted in place."
         x, z = self.in_proj(hidden_states[:, 0]).chunk(2, dim=-1)
-        conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1)); conv_state[:, :, -1] = x
-        x = (conv_state * self.conv1d.weight[:, 0]).sum(-1)
-        if self.conv1d.bias is not None: x = x + self.conv1d.bias
-        return F.silu(x).to(hidden_states.dtype), z
+        x = causal_conv1d_update(x, conv_state, self.conv1d.weight[:, 0], self.conv1d.bias, activation='silu',
+                                 backend=self._conv_backend())
+        return x.to(hidden_states.dtype), z
 
     def _ssm_inputs(self, u):
-        "From the conv output u (b, L, d_inner): delta before bias (b, d_inner, L), B and C (b, N, L)."
-        dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        return F.linear(dt, self.dt_proj.weight).mT, B.mT.contiguous(), C.mT.contiguous()
+        "From the conv output u (b, L, d_inner): delta before bias (b, d_inner, L), B and C (b, N, L), time the fast axis."
+        x_dbl = _proj(self.x_proj.weight, u.mT)                                         # (b, R + 2N, L)
+        dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=1)
+        return _proj(self.dt_proj.weight, dt), B, C
+
+    def _fused(self) -> bool:
+        "Whether training and prefill take the fused `mamba_inner_fn` (Triton kernels; CUDA tensors by default)."
+        return self.use_fast_path and _pick_backend(self.backend, self.A_log.device) == 'triton'
 
     def forward(self, hidden_states, inference_params: InferenceParams | None = None):
         "Map (b, L, d_model) to (b, L, d_model); with a cache, store the states (prompt) or decode one step."
@@ -168,10 +205,15 @@ class Mamba(nn.Module):
         if inference_params is not None:
             conv_state, ssm_state = self._get_states_from_cache(inference_params, b)
             if inference_params.seqlen_offset > 0: return self.step(hidden_states, conv_state, ssm_state)[0]
+        if ssm_state is None and self._fused() and L > 0:
+            xz = _in_proj(hidden_states, self.in_proj.weight, self.in_proj.bias)
+            return mamba_inner_fn(xz, self.conv1d.weight, self.conv1d.bias, self.x_proj.weight, self.dt_proj.weight,
+                                  self.out_proj.weight, self.out_proj.bias, -torch.exp(self.A_log.float()),
+                                  D=self.D.float(), delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
         x, z = self._conv(hidden_states, conv_state)                                   # (b, d_inner, L) each
         y = self._scan(x, z, return_last_state=ssm_state is not None)
         if ssm_state is not None: y, last = y; ssm_state.copy_(last)
-        return self.out_proj(y.mT)                                                     # (b, L, d_model)
+        return _out_proj(y, self.out_proj.weight, self.out_proj.bias)                  # (b, L, d_model)
 
     def _scan(self, x, z, return_last_state=False):
         "The selective scan of the conv output x, gated by z (b, d_inner, L); and its last state if asked."
@@ -185,7 +227,11 @@ class Mamba(nn.Module):
         _check_hidden(hidden_states, self.d_model)
         if hidden_states.shape[1] != 1: raise ValueError(f"`step` takes one token, shape (b, 1, d_model); got {tuple(hidden_states.shape)}")
         x, z = self._conv_step(hidden_states, conv_state)                              # (b, d_inner) each
-        dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        x_dbl = self.x_proj(x)                                                         # (b, R + 2N)
+        if _pick_backend(self.backend, x.device) == 'triton':                          # dt_proj and A inside the update
+            y = mamba_step_update(ssm_state, x, x_dbl, self.dt_proj.weight, self.dt_proj.bias, self.A_log, self.D, z)
+            return self.out_proj(y)[:, None], conv_state, ssm_state
+        dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight)                                         # (b, d_inner)
         A = -torch.exp(self.A_log.float())
         y = selective_state_update(ssm_state, x, dt, A, B, C, self.D, z=z, dt_bias=self.dt_proj.bias, dt_softplus=True,
@@ -204,6 +250,7 @@ class Mamba(nn.Module):
         if self.layer_idx not in d: d[self.layer_idx] = self.allocate_inference_cache(batch_size, inference_params.max_seqlen)
         return d[self.layer_idx]
 
+
 # %% ../nbs/05_mamba.ipynb #4940b031
 def set_scan_backend(model: nn.Module, backend: str | None) -> nn.Module:
     "Make every mixer of `model` use the scan `backend` (None: dispatch, 'torch', 'triton' or 'ref'); return the model."
@@ -211,6 +258,151 @@ def set_scan_backend(model: nn.Module, backend: str | None) -> nn.Module:
     for m in model.modules():
         if hasattr(m, 'backend') and hasattr(m, 'A_log'): m.backend = backend
     return model
+
+# %% ../nbs/05_mamba.ipynb #2bff3ab6
+def _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, store_tiles):
+    "in_proj's output xz (b, 2d, L) -> the gated scan output y (b, d, L), x_proj's output and the scan's tile states."
+    b, d, R, N, L = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1], xz.shape[-1]
+    x, z = xz[:, :d], xz[:, d:]                                        # (b, d, L) views, stride 1 along L
+    u = conv1d_fwd_triton(x, conv_w, conv_b, None, True)              # (b, d, L): conv + SiLU
+    x_dbl = _proj(x_proj_w, u)                                         # (b, R + 2N, L)
+    delta = _proj(dt_proj_w, x_dbl[:, :R])                             # (b, d, L), before its bias
+    B, C = x_dbl[:, R:R + N], x_dbl[:, R + N:]                         # (b, N, L) views, stride 1 along L
+    fw, bw = _train_configs(b, d, N, L, d, xz.device) if store_tiles else (None, None)
+    y, _, tiles = scan_fwd_triton(u, delta, A, B, C, D, z, delta_bias, softplus, None, store_tiles, fw)
+    return y, x_dbl, tiles, bw
+
+class MambaInnerFn(torch.autograd.Function):
+    "The Mamba block from in_proj's output to out_proj's: conv, x_proj, dt_proj, scan and gate, out_proj; the conv and delta recomputed in the backward."
+    @staticmethod
+    def forward(ctx, xz, conv_w, conv_b, x_proj_w, dt_proj_w, out_proj_w, out_proj_b, A, D, delta_bias, softplus):
+        if torch.is_autocast_enabled(xz.device.type):   # the matmuls in the autocast dtype, as autocast would run them
+            cd = torch.get_autocast_dtype(xz.device.type)
+            x_proj_w, dt_proj_w, out_proj_w = x_proj_w.to(cd), dt_proj_w.to(cd), out_proj_w.to(cd)
+            out_proj_b = out_proj_b.to(cd) if out_proj_b is not None else None
+        ctx.xz_dtype, xz = xz.dtype, xz.to(x_proj_w.dtype)
+        y, x_dbl, tiles, bw = _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, True)
+        out = _out_proj(y, out_proj_w, out_proj_b)                     # (b, L, d_model)
+        ctx.save_for_backward(xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles, y)
+        ctx.softplus, ctx.bw, ctx.has_ob = softplus, bw, out_proj_b is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles, y = ctx.saved_tensors
+        b, d, R, N = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1]
+        x, z = xz[:, :d], xz[:, d:]
+        u = conv1d_fwd_triton(x, conv_w, conv_b, None, True)          # recomputed (b, d, L), not stored
+        dt, B, C = x_dbl[:, :R], x_dbl[:, R:R + N], x_dbl[:, R + N:]
+        delta = _proj(dt_proj_w, dt)                                   # recomputed
+        dout = dout.to(y.dtype)
+        dy = _proj(out_proj_w.mT, dout.mT)                             # (b, d, L)
+        dout_w = dout.reshape(-1, dout.shape[-1]).mT @ y.transpose(1, 2).reshape(-1, d)   # (d_model, d)
+        dout_b = dout.sum((0, 1)) if ctx.has_ob else None
+        du, ddelta, dA, dB, dC, dD, dz, ddb, _ = scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, None,
+                                                                 tiles, dy, None, ctx.bw)
+        ddt_w = torch.bmm(ddelta, dt.mT).sum(0, dtype=torch.float32)                      # (d, R)
+        dx_dbl = torch.cat([_proj(dt_proj_w.mT, ddelta), dB, dC], 1)   # (b, R + 2N, L)
+        dx_proj_w = torch.bmm(dx_dbl, u.mT).sum(0, dtype=torch.float32)                   # (R + 2N, d)
+        du = torch.baddbmm(du, x_proj_w.mT.expand(b, *x_proj_w.mT.shape), dx_dbl)   # + x_proj's share of u's gradient
+        dxz = torch.empty_like(xz)
+        _, dconv_w, dconv_b, _ = conv1d_bwd_triton(x, conv_w, conv_b, None, du, True, dx=dxz[:, :d])
+        dxz[:, d:].copy_(dz)
+        return dxz.to(ctx.xz_dtype), dconv_w, dconv_b, dx_proj_w, ddt_w, dout_w, dout_b, dA, dD, ddb, None
+
+def _conv_weight_2d(w, d):
+    "conv1d's weight as (d, W), from (d, 1, W) or (d, W)."
+    if w.dim() == 3 and w.shape[1] == 1: w = w[:, 0]
+    if w.dim() != 2 or w.shape[0] != d: raise ValueError(f"`conv1d_weight` must have shape ({d}, 1, W) or ({d}, W), got {tuple(w.shape)}")
+    return w
+
+def _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A, extras) -> torch.Tensor:
+    for name, v in extras.items():
+        if v is not None: raise ValueError(f"`{name}` is not supported by effseq's mamba_inner_fn (leave it None)")
+    check_tensor(xz, 'xz', ndim=3)
+    d, R = delta_proj_weight.shape; N = A.shape[-1]
+    if xz.shape[1] != 2 * d: raise ValueError(f"`xz` must have shape (b, 2 * {d}, L) (x and z stacked), got {tuple(xz.shape)}")
+    if x_proj_weight.shape != (R + 2 * N, d): raise ValueError(f"`x_proj_weight` must have shape ({R + 2 * N}, {d}), got {tuple(x_proj_weight.shape)}")
+    if A.shape != (d, N): raise ValueError(f"`A` must have shape ({d}, N), got {tuple(A.shape)}")
+    if out_proj_weight.shape[1] != d: raise ValueError(f"`out_proj_weight` must have shape (d_model, {d}), got {tuple(out_proj_weight.shape)}")
+    return _conv_weight_2d(conv1d_weight, d)
+
+def mamba_inner_fn(xz, conv1d_weight, conv1d_bias, x_proj_weight, delta_proj_weight, out_proj_weight, out_proj_bias,
+                   A, B=None, C=None, D=None, delta_bias=None, B_proj_bias=None, C_proj_bias=None, delta_softplus=True,
+                   checkpoint_lvl=1, b_rms_weight=None, c_rms_weight=None, dt_rms_weight=None, b_c_dt_rms_eps=1e-6):
+    "The fused Mamba block (`mamba_ssm`'s signature): in_proj's output xz (b, 2d, L) to out_proj's output (b, L, d_model)."
+    w = _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A,
+                     dict(B=B, C=C, B_proj_bias=B_proj_bias, C_proj_bias=C_proj_bias, b_rms_weight=b_rms_weight,
+                          c_rms_weight=c_rms_weight, dt_rms_weight=dt_rms_weight))
+    check_choice(checkpoint_lvl, 'checkpoint_lvl', (0, 1))   # both recompute the conv and delta in the backward
+    if not HAS_TRITON: raise RuntimeError("mamba_inner_fn needs the triton package")
+    ins = (xz, w, conv1d_bias, x_proj_weight, delta_proj_weight, out_proj_weight, out_proj_bias, A, D, delta_bias)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ins):
+        return MambaInnerFn.apply(*ins, bool(delta_softplus))
+    if torch.is_autocast_enabled(xz.device.type):
+        cd = torch.get_autocast_dtype(xz.device.type)
+        xz, x_proj_weight, delta_proj_weight = xz.to(cd), x_proj_weight.to(cd), delta_proj_weight.to(cd)
+    y = _inner_forward(xz, w, conv1d_bias, x_proj_weight, delta_proj_weight, A, D, delta_bias, bool(delta_softplus), False)[0]
+    return _out_proj(y, out_proj_weight, out_proj_bias)
+
+def mamba_inner_ref(xz, conv1d_weight, conv1d_bias, x_proj_weight, delta_proj_weight, out_proj_weight, out_proj_bias,
+                    A, B=None, C=None, D=None, delta_bias=None, B_proj_bias=None, C_proj_bias=None, delta_softplus=True,
+                    checkpoint_lvl=1, b_rms_weight=None, c_rms_weight=None, dt_rms_weight=None, b_c_dt_rms_eps=1e-6):
+    "The same block written plainly: chapter 04b's reference conv, nn.Linear-style projections, chapter 04's reference scan."
+    w = _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A,
+                     dict(B=B, C=C, B_proj_bias=B_proj_bias, C_proj_bias=C_proj_bias, b_rms_weight=b_rms_weight,
+                          c_rms_weight=c_rms_weight, dt_rms_weight=dt_rms_weight))
+    d, R, N = delta_proj_weight.shape[0], delta_proj_weight.shape[1], A.shape[1]
+    x, z = xz[:, :d], xz[:, d:]
+    u = causal_conv1d_ref(x, w, conv1d_bias, activation='silu')                        # (b, d, L)
+    x_dbl = F.linear(u.mT, x_proj_weight)                                              # (b, L, R + 2N)
+    delta = F.linear(x_dbl[..., :R], delta_proj_weight).mT                             # (b, d, L)
+    B, C = x_dbl[..., R:R + N].mT, x_dbl[..., R + N:].mT                               # (b, N, L)
+    y = selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    return F.linear(y.mT, out_proj_weight, out_proj_bias)                              # (b, L, d_model)
+
+
+# %% ../nbs/05_mamba.ipynb #af68b30a
+@triton.jit
+def _mamba_step_kernel(state_ptr, x_ptr, xdbl_ptr, wdt_ptr, dtb_ptr, alog_ptr, D_ptr, z_ptr, out_ptr,
+                       DIM, N, R, s_sb, s_sd, s_sn, s_xb, s_xd, s_qb, s_qk, s_wd, s_wr, s_ad, s_an, s_zb, s_zd, s_ob, s_od,
+                       BD: tl.constexpr, BN: tl.constexpr, BR: tl.constexpr):
+    pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1)
+    offs_d = pid_d * BD + tl.arange(0, BD); offs_n = tl.arange(0, BN); offs_r = tl.arange(0, BR)
+    mask_d, mask_n, mask_r = offs_d < DIM, offs_n < N, offs_r < R
+    mdn = mask_d[:, None] & mask_n[None, :]
+    q = xdbl_ptr + pid_b * s_qb                                                  # this row of x_proj's output
+    dtr = tl.load(q + offs_r * s_qk, mask=mask_r, other=0.0).to(tl.float32)     # (BR,) the low-rank delta
+    W = tl.load(wdt_ptr + offs_d[:, None] * s_wd + offs_r[None, :] * s_wr, mask=mask_d[:, None] & mask_r[None, :],
+                other=0.0).to(tl.float32)                                        # (BD, BR) rows of dt_proj
+    dt = _softplus(tl.sum(W * dtr[None, :], 1) + tl.load(dtb_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32))
+    A = -tl.exp(tl.load(alog_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32))
+    Bv = tl.load(q + (R + offs_n) * s_qk, mask=mask_n, other=0.0).to(tl.float32)
+    Cv = tl.load(q + (R + N + offs_n) * s_qk, mask=mask_n, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + pid_b * s_xb + offs_d * s_xd, mask=mask_d, other=0.0).to(tl.float32)
+    sp = state_ptr + pid_b * s_sb + offs_d[:, None] * s_sd + offs_n[None, :] * s_sn
+    h = tl.exp(dt[:, None] * A) * tl.load(sp, mask=mdn, other=0.0).to(tl.float32) + (dt * x)[:, None] * Bv[None, :]
+    tl.store(sp, h.to(state_ptr.dtype.element_ty), mask=mdn)
+    out = tl.sum(h * Cv[None, :], 1) + x * tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    zz = tl.load(z_ptr + pid_b * s_zb + offs_d * s_zd, mask=mask_d, other=0.0).to(tl.float32)
+    tl.store(out_ptr + pid_b * s_ob + offs_d * s_od, (out * zz * tl.sigmoid(zz)).to(out_ptr.dtype.element_ty), mask=mask_d)
+
+def mamba_step_update(state, x, x_dbl, dt_proj_weight, dt_proj_bias, A_log, D, z) -> torch.Tensor:
+    "The block's decode step after x_proj: delta = softplus(W x_dbl[:, :R] + b), A = -exp(A_log), the state update (in place), D and the gate; output (b, d)."
+    check_tensor(state, 'state', ndim=3); check_tensor(dt_proj_weight, 'dt_proj_weight', ndim=2)
+    b, DIM, N = state.shape; R = dt_proj_weight.shape[1]
+    for name, X, shape in (('x', x, (b, DIM)), ('x_dbl', x_dbl, (b, R + 2 * N)), ('dt_proj_weight', dt_proj_weight, (DIM, R)),
+                           ('dt_proj_bias', dt_proj_bias, (DIM,)), ('A_log', A_log, (DIM, N)), ('D', D, (DIM,)), ('z', z, (b, DIM))):
+        check_tensor(X, name)
+        if tuple(X.shape) != shape: raise ValueError(f"`{name}` must have shape {shape}, got {tuple(X.shape)}")
+    out = torch.empty(b, DIM, device=x.device, dtype=x.dtype)
+    BN, BR = _next_pow2(N), _next_pow2(R)
+    BD = max(1, min(32, 4096 // max(BN, BR)))
+    _mamba_step_kernel[(b, triton.cdiv(DIM, BD))](
+        state, x, x_dbl, dt_proj_weight, dt_proj_bias, A_log, D, z, out, DIM, N, R, *state.stride(), *x.stride(),
+        *x_dbl.stride(), *dt_proj_weight.stride(), *A_log.stride(), *z.stride(), *out.stride(), BD=BD, BN=BN, BR=BR)
+    return out
+
 
 # %% ../nbs/05_mamba.ipynb #46b0d8c0
 class S4DMixer(nn.Module):
@@ -223,6 +415,7 @@ class S4DMixer(nn.Module):
         self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
         self.d_inner = int(expand * d_model)
         self.layer_idx, self.backend = layer_idx, backend
+        self.use_fast_path = False   # its scan is not Mamba's: no fused path
         self.in_proj = nn.Linear(d_model, self.d_inner * 2, bias=bias, **fk)
         self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1, bias=conv_bias, **fk)
         dt = torch.exp(torch.rand(self.d_inner, device=device) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
@@ -253,28 +446,26 @@ class S4DMixer(nn.Module):
 
     # the rest is Mamba's: the cache, the conv front end and the forward (which calls this class's _scan)
     forward, allocate_inference_cache, _get_states_from_cache = Mamba.forward, Mamba.allocate_inference_cache, Mamba._get_states_from_cache
-    _conv, _conv_step = Mamba._conv, Mamba._conv_step
+    _conv, _conv_step, _conv_backend, _fused = Mamba._conv, Mamba._conv_step, Mamba._conv_backend, Mamba._fused
 
 # %% ../nbs/05_mamba.ipynb #e7c4c273
-class RMSNorm(nn.Module):
-    "Root-mean-square norm with a learned scale `weight` (no bias), computed in float32."
-    def __init__(self, hidden_size, eps=1e-5, device=None, dtype=None):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(hidden_size, device=device, dtype=dtype))
-    def forward(self, x):
-        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight).to(x.dtype)
+def add_norm(norm: nn.Module, x, residual=None, prenorm: bool = False, residual_in_fp32: bool = False):
+    "`norm(x + residual)` in one kernel (chapter 04c) for an `RMSNorm` or `nn.LayerNorm`; with `prenorm`, also the sum."
+    return layer_norm_fn(x, norm.weight, getattr(norm, 'bias', None), residual=residual, eps=norm.eps, prenorm=prenorm,
+                         residual_in_fp32=residual_in_fp32, is_rms_norm=isinstance(norm, RMSNorm))
 
 class Block(nn.Module):
     "Pre-norm residual block: `residual += hidden_states; hidden_states = mixer(norm(residual))`."
-    def __init__(self, dim, mixer: nn.Module, norm: nn.Module, residual_in_fp32: bool = False):
+    def __init__(self, dim, mixer: nn.Module, norm: nn.Module, residual_in_fp32: bool = False, fused_add_norm: bool = False):
         super().__init__()
-        self.mixer, self.norm, self.residual_in_fp32 = mixer, norm, residual_in_fp32
+        self.mixer, self.norm, self.residual_in_fp32, self.fused_add_norm = mixer, norm, residual_in_fp32, fused_add_norm
     def forward(self, hidden_states, residual=None, inference_params=None):
-        residual = hidden_states + residual if residual is not None else hidden_states
-        hidden_states = self.norm(residual.to(self.norm.weight.dtype))
-        if self.residual_in_fp32: residual = residual.float()
+        if self.fused_add_norm:   # one kernel: the sum (kept in float32 if asked) and its norm
+            hidden_states, residual = add_norm(self.norm, hidden_states, residual, True, self.residual_in_fp32)
+        else:
+            residual = hidden_states + residual if residual is not None else hidden_states
+            hidden_states = self.norm(residual.to(self.norm.weight.dtype))
+            if self.residual_in_fp32: residual = residual.float()
         return self.mixer(hidden_states, inference_params=inference_params), residual
     def allocate_inference_cache(self, batch_size, max_seqlen, dtype=None):
         return self.mixer.allocate_inference_cache(batch_size, max_seqlen, dtype)
@@ -298,17 +489,18 @@ class MixerModel(nn.Module):
     def __init__(self, config: MambaConfig, device=None, dtype=None):
         super().__init__()
         c, fk = config, dict(device=device, dtype=dtype)
-        self.residual_in_fp32 = c.residual_in_fp32
+        self.residual_in_fp32, self.fused_add_norm = c.residual_in_fp32, c.fused_add_norm
         Norm = (lambda: RMSNorm(c.d_model, eps=c.norm_epsilon, **fk)) if c.rms_norm else (lambda: nn.LayerNorm(c.d_model, eps=c.norm_epsilon, **fk))
         self.embedding = nn.Embedding(c.padded_vocab_size, c.d_model, **fk)
         self.layers = nn.ModuleList([Block(c.d_model, MIXERS[c.layer](c.d_model, layer_idx=i, **c.block_kwargs(), **fk), Norm(),
-                                           c.residual_in_fp32) for i in range(c.n_layer)])
+                                           c.residual_in_fp32, c.fused_add_norm) for i in range(c.n_layer)])
         self.norm_f = Norm()
         self.apply(lambda m: _init_weights(m, c.n_layer, c.initializer_range))
 
     def forward(self, input_ids, inference_params=None):
         h, residual = self.embedding(input_ids), None                                 # (b, L, d_model)
         for layer in self.layers: h, residual = layer(h, residual, inference_params=inference_params)
+        if self.fused_add_norm: return add_norm(self.norm_f, h, residual, False, self.residual_in_fp32)
         residual = h + residual if residual is not None else h
         return self.norm_f(residual.to(self.norm_f.weight.dtype))
 
@@ -334,36 +526,96 @@ def sample(logits, top_k: int = 1, top_p: float = 0.0, temperature: float = 1.0,
                              generator=generator).to(idx.device)                       # (b, 1)
     return idx.gather(-1, pick)[:, 0]
 
+class DecodeGraph:
+    "One decode step of `model` for `batch_size` sequences, captured as a CUDA graph with its own static cache, input and logits."
+    def __init__(self, model, batch_size: int, max_seqlen: int, n_warmup: int = 2):
+        p = next(model.parameters())
+        if p.device.type != 'cuda': raise ValueError(f"CUDA graphs need the model on a CUDA device, it is on {p.device}")
+        self.key = DecodeGraph.key_of(model, batch_size, max_seqlen)
+        self.ip = InferenceParams(max_seqlen=max_seqlen, max_batch_size=batch_size)
+        self.ip.key_value_memory_dict = model.allocate_inference_cache(batch_size, max_seqlen)
+        self.ids = torch.zeros(batch_size, 1, dtype=torch.long, device=p.device)            # the static input
+        self.pos = torch.zeros((), dtype=torch.long, device=p.device)                      # its position, on the device
+        self.ip.seqlen_offset, self.ip.position = 1, self.pos                              # capture the decode path
+        side = torch.cuda.Stream(p.device)
+        side.wait_stream(torch.cuda.current_stream(p.device))
+        with torch.cuda.stream(side):                                                      # compile and warm up off
+            for _ in range(n_warmup): model._logits(self.ids, self.ip)                     # the capturing stream
+        torch.cuda.current_stream(p.device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph): self.logits = model._logits(self.ids, self.ip)[:, -1]   # (b, padded vocab)
+        self.ip.seqlen_offset, self.ip.position = 0, None                                  # ready for a prefill
+
+    @staticmethod
+    def key_of(model, batch_size, max_seqlen):
+        p = next(model.parameters())
+        return (batch_size, max_seqlen, p.device, p.dtype, p.data_ptr())
+
+    def __call__(self, ids, position: int) -> torch.Tensor:
+        "Logits (b, padded vocab) of the tokens `ids` (b, 1) at `position`, from one replay (no host sync, no allocation)."
+        self.ids.copy_(ids); self.pos.fill_(position)
+        self.graph.replay()
+        return self.logits
+
 class GenerationMixin:
     "`allocate_inference_cache` and `generate` for a model whose forward takes `inference_params`."
     def allocate_inference_cache(self, batch_size, max_seqlen, dtype=None) -> dict:
         "Per-layer decoding states for `batch_size` sequences of up to `max_seqlen` tokens."
         return {i: layer.allocate_inference_cache(batch_size, max_seqlen, dtype) for i, layer in enumerate(self.backbone.layers)}
 
+    def _logits(self, input_ids, inference_params=None, num_last_tokens: int = 0):
+        "The forward without the checks of `input_ids` (which read them on the host): what decoding runs."
+        h = self.backbone(input_ids, inference_params=inference_params)
+        if num_last_tokens > 0: h = h[:, -num_last_tokens:]
+        return self.lm_head(h)
+
+    def decode_graph(self, batch_size: int, max_seqlen: int) -> DecodeGraph:
+        "The captured decode step for this batch size and cache length (captured again only when they or the weights' place change)."
+        g = self.__dict__.get('_decode_graph')
+        if g is None or g.key != DecodeGraph.key_of(self, batch_size, max_seqlen):
+            self.__dict__['_decode_graph'] = None; del g
+            self.__dict__['_decode_graph'] = g = DecodeGraph(self, batch_size, max_seqlen)
+        return g
+
     @torch.inference_mode()
     def generate(self, input_ids, max_length: int, top_k: int = 1, top_p: float = 0.0, temperature: float = 1.0,
-                 generator: torch.Generator | None = None, output_scores: bool = False, eos_token_id: int | None = None):
-        "Extend `input_ids` (b, L0) to `max_length` tokens; return the sequences (and the logits of each new token if asked)."
+                 generator: torch.Generator | None = None, output_scores: bool = False, eos_token_id: int | None = None,
+                 cg: bool = False):
+        "Extend `input_ids` (b, L0) to `max_length` tokens; return the sequences (and the logits of each new token if asked). `cg=True` replays a CUDA graph per token."
         check_tensor(input_ids, 'input_ids', ndim=2, floating=False)
         b, L0 = input_ids.shape
         if not (isinstance(max_length, int) and max_length > L0):
             raise ValueError(f"`max_length` must be an int > the prompt length {L0}, got {max_length!r}")
-        ip = InferenceParams(max_seqlen=max_length, max_batch_size=b)
-        ip.key_value_memory_dict = self.allocate_inference_cache(b, max_length)
-        logits = self(input_ids, inference_params=ip, num_last_tokens=1).logits[:, -1]
+        if L0 == 0: raise ValueError("`input_ids` must hold at least one token per sequence (the prompt is empty)")
+        if cg and input_ids.device.type != 'cuda': raise ValueError(f"`cg=True` (CUDA graphs) needs CUDA tensors; `input_ids` is on {input_ids.device}")
+        self._check_ids(input_ids)
+        graph = self.decode_graph(b, max_length) if cg else None
+        if graph is not None: ip = graph.ip; ip.seqlen_offset = 0
+        else:
+            ip = InferenceParams(max_seqlen=max_length, max_batch_size=b)
+            ip.key_value_memory_dict = self.allocate_inference_cache(b, max_length)
+        logits = self._logits(input_ids, ip, num_last_tokens=1)[:, -1]                    # the prefill
         ip.seqlen_offset = L0
+        V = self.config.vocab_size
         seqs, scores, done = [input_ids], [], torch.zeros(b, dtype=torch.bool, device=input_ids.device)
         for t in range(L0, max_length):
-            scores.append(logits[:, :self.config.vocab_size])
-            tok = sample(logits[:, :self.config.vocab_size], top_k, top_p, temperature, generator)
+            if output_scores: scores.append(logits[:, :V].clone())
+            tok = sample(logits[:, :V], top_k, top_p, temperature, generator)
             if eos_token_id is not None:
                 tok = tok.masked_fill(done, eos_token_id); done |= tok == eos_token_id
             seqs.append(tok[:, None])
             if t == max_length - 1 or (eos_token_id is not None and done.all()): break
-            logits = self(tok[:, None], inference_params=ip).logits[:, -1]
+            logits = graph(tok[:, None], t) if graph is not None else self._logits(tok[:, None], ip)[:, -1]
             ip.seqlen_offset += 1
         out = torch.cat(seqs, 1)
         return GenerateOutput(out, scores) if output_scores else out
+
+    def _check_ids(self, input_ids):
+        "Token ids must index the embedding (this reads them on the host, once)."
+        n = self.config.padded_vocab_size
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= n):
+            raise ValueError(f"`input_ids` must be in [0, {n}), got values in [{input_ids.min().item()}, {input_ids.max().item()}]")
+
 
 # %% ../nbs/05_mamba.ipynb #a6bc9ede
 class MambaLMHeadModel(nn.Module, GenerationMixin):
@@ -382,12 +634,8 @@ class MambaLMHeadModel(nn.Module, GenerationMixin):
     def forward(self, input_ids, position_ids=None, inference_params=None, num_last_tokens: int = 0):
         "Logits (b, L, padded vocab) for token ids (b, L); only the last `num_last_tokens` positions when > 0."
         check_tensor(input_ids, 'input_ids', ndim=2, floating=False)
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.padded_vocab_size):
-            raise ValueError(f"`input_ids` must be in [0, {self.config.padded_vocab_size}), got values in "
-                             f"[{input_ids.min().item()}, {input_ids.max().item()}]")
-        h = self.backbone(input_ids, inference_params=inference_params)
-        if num_last_tokens > 0: h = h[:, -num_last_tokens:]
-        return CausalLMOutput(logits=self.lm_head(h))
+        self._check_ids(input_ids)
+        return CausalLMOutput(logits=self._logits(input_ids, inference_params, num_last_tokens))
 
     def save_pretrained(self, save_directory, safe_serialization: bool = False):
         "Write `config.json` and `pytorch_model.bin` (or `model.safetensors`) in the state-spaces layout."
@@ -488,8 +736,10 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, inference_params=None):
         b, L, d = x.shape
         q, k, v = self.Wqkv(x).view(b, L, 3, self.n_head, self.hd).permute(2, 0, 3, 1, 4)   # each (b, h, L, hd)
-        off = 0 if inference_params is None else inference_params.seqlen_offset
-        pos = torch.arange(off, off + L, device=x.device)
+        ip = inference_params
+        off = 0 if ip is None else ip.seqlen_offset
+        on_device = ip is not None and ip.position is not None and off > 0 and L == 1   # a captured decode step
+        pos = ip.position.view(1) if on_device else torch.arange(off, off + L, device=x.device)
         q, k = _rope(q, pos, self.rope_base), _rope(k, pos, self.rope_base)
         if inference_params is not None:
             cache = inference_params.key_value_memory_dict
@@ -497,6 +747,10 @@ class CausalSelfAttention(nn.Module):
             kc, vc = cache[self.layer_idx]                                              # (b, h, max_seqlen, hd) each
             if off + L > kc.shape[2]: raise ValueError(f"KV cache holds {kc.shape[2]} tokens; {off + L} needed")
             if off > 0 and L != 1: raise ValueError("after the prompt, decode one token at a time")
+            if on_device:   # write at the device-side position, attend to the filled slots of the static cache
+                kc.index_copy_(2, pos, k); vc.index_copy_(2, pos, v)
+                y = F.scaled_dot_product_attention(q, kc, vc, attn_mask=(torch.arange(kc.shape[2], device=x.device) <= pos)[None])
+                return self.out_proj(y.transpose(1, 2).reshape(b, L, d))
             kc[:, :, off:off + L], vc[:, :, off:off + L] = k, v
             k, v = kc[:, :, :off + L], vc[:, :, :off + L]
         y = F.scaled_dot_product_attention(q, k, v, is_causal=off == 0 and L > 1)          # (b, h, L, hd)

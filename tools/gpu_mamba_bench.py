@@ -20,9 +20,10 @@ from effseq.mamba import (MambaLMHeadModel, MambaConfig, TransformerLM, Transfor
 
 SIZES = dict(  # Mamba-130M / GPT-2-small shapes (the Mamba paper's smallest pair); --tiny shrinks everything
     full=dict(d_model=768, mamba_layers=24, tf_layers=12, n_head=12, vocab=50277, prompts=(512, 2048, 8192, 16384),
-              batches=(1, 16, 64), max_tokens=2 ** 19, n_new=64, train_batch=4, train_L=(512, 1024, 2048), train_steps=5),
+              batches=(1, 16, 64), max_tokens=2 ** 19, n_new=64, train_batch=4, train_L=(512, 1024, 2048), train_steps=5,
+              tp_prompt=2048, tp_new=128, tp_batches=(1, 2, 4, 8, 16, 32, 64, 128)),
     tiny=dict(d_model=64, mamba_layers=2, tf_layers=1, n_head=2, vocab=256, prompts=(16, 64), batches=(1, 2),
-              max_tokens=2 ** 10, n_new=4, train_batch=2, train_L=(32,), train_steps=2))
+              max_tokens=2 ** 10, n_new=4, train_batch=2, train_L=(32,), train_steps=2, tp_prompt=16, tp_new=4, tp_batches=(1, 2)))
 
 class Timer:
     "Wall time of a region: CUDA events on the GPU, perf_counter on the CPU; `.ms` after `stop()`."
@@ -83,6 +84,30 @@ def bench_generation(s, device, dtype, log) -> list:
                 rows.append(row); log(row)
     return rows
 
+def bench_throughput(s, device, dtype, log) -> list:
+    "The Mamba paper's Figure 8 (left): generation throughput, prompt 2048 + 128 new tokens, both models on CUDA graphs."
+    ms, rows = models(s, device, dtype), []
+    Lp, n_new = s['tp_prompt'], s['tp_new']
+    for b in s['tp_batches']:
+        for name, model in ms.items():
+            row = dict(model=name, batch=b, prompt=Lp, n_new=n_new, cg=device.type == 'cuda')
+            try:
+                prompt = torch.randint(0, s['vocab'], (b, Lp), device=device)
+                model.generate(prompt, Lp + n_new, cg=row['cg'])                       # warm-up and capture
+                if device.type == 'cuda': torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                out = model.generate(prompt, Lp + n_new, cg=row['cg'])
+                if device.type == 'cuda': torch.cuda.synchronize()
+                sec = time.perf_counter() - t0
+                row.update(seconds=sec, tokens_per_s=b * n_new / sec, tokens=int(out.shape[1] - Lp))
+            except torch.OutOfMemoryError:
+                row.update(error='OOM')
+            finally:
+                for m in ms.values(): m.__dict__.pop('_decode_graph', None)            # free the captured graph
+                if device.type == 'cuda': torch.cuda.empty_cache()
+            rows.append(row); log(row)
+    return rows
+
 def bench_training(s, device, log) -> list:
     rows, timer = [], Timer(device)
     backends = ('triton', 'torch') if device.type == 'cuda' else ('torch', 'ref')
@@ -122,7 +147,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--out', required=True, help='JSON file to write')
     p.add_argument('--tiny', action='store_true', help='tiny sizes that run on the CPU in seconds (a smoke test)')
-    p.add_argument('--skip', choices=('generation', 'training'), help='leave one part out')
+    p.add_argument('--skip', choices=('generation', 'training', 'throughput'), nargs='*', default=(), help='leave parts out')
     a = p.parse_args()
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if device.type == 'cpu' and not a.tiny: sys.exit('no CUDA device: run with --tiny for the CPU smoke test')
@@ -138,8 +163,9 @@ def main():
     save = lambda: open(a.out, 'w').write(json.dumps(result, indent=1))
     log = lambda r: print(r, flush=True)
     t0 = time.perf_counter()
-    if a.skip != 'generation': result['generation'] = bench_generation(s, device, dtype, log); save()
-    if a.skip != 'training': result['training'] = bench_training(s, device, log)
+    if 'generation' not in a.skip: result['generation'] = bench_generation(s, device, dtype, log); save()
+    if 'throughput' not in a.skip: result['throughput'] = bench_throughput(s, device, dtype, log); save()
+    if 'training' not in a.skip: result['training'] = bench_training(s, device, log)
     result['seconds'] = time.perf_counter() - t0
     save(); print(f"wrote {a.out} in {result['seconds']:.0f} s")
 
