@@ -105,18 +105,7 @@ def conv_traffic_bytes(b, D, L, itemsize=2, backward=False) -> int:
     "Minimal HBM bytes of a fused causal conv: read x and write y (forward), or read x and dout and write dx (backward)."
     return (3 if backward else 2) * b * D * L * itemsize
 
-# %% ../nbs/04b_conv.ipynb #102dc4b1
-@triton.jit
-def _load_xe(x_ptr, h0_ptr, offs_d, t0, t, mask_d, L, s_xd, s_xl, s_hd, s_hl, W: tl.constexpr, HAS_H0: tl.constexpr):
-    "x extended by the initial states at times t (t0 = t's first entry): an fp32 (BD, BL) tile, 0 outside -(W-1) <= t < L."
-    m = mask_d[:, None] & ((t >= 0) & (t < L))[None, :]
-    v = tl.load(x_ptr + offs_d[:, None] * s_xd + t[None, :] * s_xl, mask=m, other=0.0).to(tl.float32)
-    if HAS_H0:
-        if t0 < 0:                                   # only a sequence's first tile reaches back into the initial states
-            mh = mask_d[:, None] & ((t < 0) & (t >= 1 - W))[None, :]
-            v += tl.load(h0_ptr + offs_d[:, None] * s_hd + (t + W - 1)[None, :] * s_hl, mask=mh, other=0.0).to(tl.float32)
-    return v
-
+# %% ../nbs/04b_conv.ipynb #11cf3002
 @triton.jit
 def _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, k: tl.constexpr, W: tl.constexpr):
     "Tap k of the block's channels in fp32 (BD,); zeros for k >= W."
@@ -126,25 +115,105 @@ def _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, k: tl.constexpr, W: tl.constexpr)
         return tl.zeros(offs_d.shape, dtype=tl.float32)
 
 @triton.jit
+def _split8(A, BD: tl.constexpr, BC: tl.constexpr):
+    "(BD, 8 BC) -> eight (BD, BC) tensors: a_j holds step 8c + j of each chunk c."
+    e, o = tl.split(tl.reshape(A, (BD, BC, 2, 2, 2)))          # by bit 0 of j
+    ee, eo = tl.split(e); oe, oo = tl.split(o)                   # bit 1
+    a0, a4 = tl.split(ee); a2, a6 = tl.split(eo); a1, a5 = tl.split(oe); a3, a7 = tl.split(oo)   # bit 2
+    return a0, a1, a2, a3, a4, a5, a6, a7
+
+@triton.jit
+def _join8(a0, a1, a2, a3, a4, a5, a6, a7, BD: tl.constexpr, BL: tl.constexpr):
+    "The inverse of _split8."
+    e = tl.join(tl.join(a0, a4), tl.join(a2, a6)); o = tl.join(tl.join(a1, a5), tl.join(a3, a7))
+    return tl.reshape(tl.join(e, o), (BD, BL))
+
+@triton.jit
+def _neighbour(a, ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_l, s_hl, i: tl.constexpr, BC: tl.constexpr,
+               W: tl.constexpr, HAS_H0: tl.constexpr):
+    "Step 8c + i of every chunk c, i in -3..-1 (previous chunk) or 8..10 (next chunk): a_(i mod 8) of the neighbouring chunk by a gather along the chunks (a warp shuffle); loaded at the tile's edge (the initial states before t = 0)."
+    cs = tl.arange(0, BC)
+    if i < 0:
+        edge = cs == 0
+        nb = tl.maximum(cs - 1, 0)
+    else:
+        edge = cs == BC - 1
+        nb = tl.minimum(cs + 1, BC - 1)
+    v = tl.gather(a, tl.broadcast_to(nb[None, :], a.shape), 1)
+    t = c0 + i
+    m = mask_d[:, None] & (edge & (t >= 0) & (t < L))[None, :]
+    e = tl.load(ptr + rows + t[None, :] * s_l, mask=m, other=0.0).to(tl.float32)
+    if HAS_H0:
+        if i < 0:
+            mh = mask_d[:, None] & (edge & (t < 0) & (t >= 1 - W))[None, :]
+            e += tl.load(h0_ptr + hrows + (t + W - 1)[None, :] * s_hl, mask=mh, other=0.0).to(tl.float32)
+    return tl.where(edge[None, :], e, v)
+
+@triton.jit
+def _X(m: tl.constexpr, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2):
+    "Step 8c + m, m in -3..10, of each chunk, by name."
+    if m == -3: return q5
+    elif m == -2: return q6
+    elif m == -1: return q7
+    elif m == 0: return a0
+    elif m == 1: return a1
+    elif m == 2: return a2
+    elif m == 3: return a3
+    elif m == 4: return a4
+    elif m == 5: return a5
+    elif m == 6: return a6
+    elif m == 7: return a7
+    elif m == 8: return n0
+    elif m == 9: return n1
+    else: return n2
+
+@triton.jit
+def _W(k: tl.constexpr, w0, w1, w2, w3):
+    if k == 0: return w0
+    elif k == 1: return w1
+    elif k == 2: return w2
+    else: return w3
+
+@triton.jit
+def _pre(i: tl.constexpr, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, W: tl.constexpr):
+    "p at step 8c + i: bias + sum_k w_k x[8c + i - (W-1) + k]."
+    acc = bias[:, None] + tl.zeros_like(a0)
+    for k in tl.static_range(W):
+        acc += _W(k, w0, w1, w2, w3)[:, None] * _X(i - (W - 1) + k, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2)
+    return acc
+
+@triton.jit
 def _fwd_kernel(x_ptr, w_ptr, b_ptr, h0_ptr, out_ptr, L, DIM,
                 s_xb, s_xd, s_xl, s_wd, s_wk, s_hb, s_hd, s_hl, s_ob, s_od, s_ol,
                 W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_H0: tl.constexpr, SILU: tl.constexpr,
                 BD: tl.constexpr, BL: tl.constexpr):
+    BC: tl.constexpr = BL // 8
     pid_l = tl.program_id(0); pid_d = tl.program_id(1); pid_b = tl.program_id(2).to(tl.int64)
     offs_d = (pid_d * BD + tl.arange(0, BD)).to(tl.int64); l0 = pid_l * BL; offs_l = l0 + tl.arange(0, BL)
-    mask_d = offs_d < DIM
+    mask_d = offs_d < DIM; m = mask_d[:, None] & (offs_l < L)[None, :]
     x_ptr += pid_b * s_xb; h0_ptr += pid_b * s_hb
-    acc = tl.zeros((BD, BL), dtype=tl.float32)
+    rows = offs_d[:, None] * s_xd; hrows = offs_d[:, None] * s_hd; c0 = l0 + 8 * tl.arange(0, BC)
+    a0, a1, a2, a3, a4, a5, a6, a7 = _split8(tl.load(x_ptr + rows + offs_l[None, :] * s_xl, mask=m, other=0.0).to(tl.float32), BD, BC)
+    q5 = _neighbour(a5, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, -3, BC, W, HAS_H0)
+    q6 = _neighbour(a6, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, -2, BC, W, HAS_H0)
+    q7 = _neighbour(a7, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, -1, BC, W, HAS_H0)
+    bias = tl.zeros((BD,), dtype=tl.float32)
     if HAS_BIAS:
-        acc += tl.load(b_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)[:, None]
-    for k in tl.static_range(W):                     # p[t] = bias + sum_k w[k] xe[t - (W-1) + k]
-        wk = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, k, W)
-        acc += wk[:, None] * _load_xe(x_ptr, h0_ptr, offs_d, l0 + k - (W - 1), offs_l + k - (W - 1), mask_d, L,
-                                      s_xd, s_xl, s_hd, s_hl, W, HAS_H0)
+        bias = tl.load(b_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    w0 = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, 0, W); w1 = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, 1, W)
+    w2 = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, 2, W); w3 = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, 3, W)
+    y0 = _pre(0, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, a0, a0, a0, W)
+    y1 = _pre(1, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, a0, a0, a0, W)
+    y2 = _pre(2, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, a0, a0, a0, W)
+    y3 = _pre(3, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, a0, a0, a0, W)
+    y4 = _pre(4, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, a0, a0, a0, W)
+    y5 = _pre(5, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, a0, a0, a0, W)
+    y6 = _pre(6, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, a0, a0, a0, W)
+    y7 = _pre(7, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, a0, a0, a0, W)
+    y = _join8(y0, y1, y2, y3, y4, y5, y6, y7, BD, BL)
     if SILU:
-        acc = acc * tl.sigmoid(acc)
-    m = mask_d[:, None] & (offs_l < L)[None, :]
-    tl.store(out_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, acc.to(out_ptr.dtype.element_ty), mask=m)
+        y = y * tl.sigmoid(y)
+    tl.store(out_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, y.to(out_ptr.dtype.element_ty), mask=m)
 
 # %% ../nbs/04b_conv.ipynb #b3418abc
 def _next_pow2(n): return 1 << max(0, (int(n) - 1).bit_length())
@@ -152,9 +221,9 @@ def _next_pow2(n): return 1 << max(0, (int(n) - 1).bit_length())
 def conv_config(b, D, L, W, device, backward=False) -> dict:
     "One launch config per shape: BD channels x BL steps a program, and the warps."
     if INTERPRET or torch.device(device).type != 'cuda':
-        return dict(BD=max(2, min(16, _next_pow2(D))), BL=max(16, min(64, _next_pow2(L))), num_warps=1)
-    BL = max(16, min(256, _next_pow2(L)))
-    per = 512 if backward else 1024   # elements a program: 4 or 8 a thread on 4 warps (about 60 and 40 registers on sm_90)
+        return dict(BD=max(2, min(32, _next_pow2(D))), BL=max(16, min(128, _next_pow2(L))), num_warps=1)
+    BL = max(16, min(256, _next_pow2(L)))                      # a multiple of the kernels' 8-step chunks
+    per = 1024 if backward else 4096                           # elements a program on 4 warps
     return dict(BD=max(1, min(_next_pow2(D), per // BL)), BL=BL, num_warps=4)
 
 _TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -198,86 +267,117 @@ def _dsilu(dout, p):
     return dout * sg * (1.0 + p * (1.0 - sg))
 
 @triton.jit
-def _use_grad(s: tl.constexpr, g, dx, dh0, w0, w1, w2, w3, x_ptr, h0_ptr, w_ptr, dwp_ptr, dbp_ptr, row, DIM,
-              offs_d, offs_l, offs_h, mask_d, l0, pid_l, L, s_xd, s_xl, s_hd, s_hl, s_wd, s_wk,
-              W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_H0: tl.constexpr):
-    "Use g at times t + s (a (BD, BL) tile, 0 outside the sequence); it reaches x[t] through w[W-1-s]."
-    if s == W - 1: dx += w0[:, None] * g
-    if s == W - 2: dx += w1[:, None] * g
-    if s == W - 3: dx += w2[:, None] * g
-    if s == W - 4: dx += w3[:, None] * g
-    if s == 0:                                       # the tile's own steps: this program's row of dweight and dbias
-        for k in tl.static_range(W):
-            xk = _load_xe(x_ptr, h0_ptr, offs_d, l0 + k - (W - 1), offs_l + k - (W - 1), mask_d, L, s_xd, s_xl, s_hd, s_hl, W, HAS_H0)
-            tl.store(dwp_ptr + (row * DIM + offs_d) * W + k, tl.sum(g * xk, 1), mask=mask_d)
-        if HAS_BIAS:
-            tl.store(dbp_ptr + row * DIM + offs_d, tl.sum(g, 1), mask=mask_d)
-    if HAS_H0:
-        if pid_l == 0:                               # dh[j] += w[j - s] g[s] for s <= j < W - 1
-            gs = tl.sum(tl.where((offs_l == 0)[None, :], g, 0.0), 1)           # (BD,): g at time s
-            mw = mask_d[:, None] & ((offs_h >= s) & (offs_h < W - 1))[None, :]
-            wv = tl.load(w_ptr + offs_d[:, None] * s_wd + (offs_h - s)[None, :] * s_wk, mask=mw, other=0.0).to(tl.float32)
-            dh0 += wv * gs[:, None]
-    return dx, dh0
+def _Dn(i: tl.constexpr, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2):
+    "Step 8c + i, i in 0..10, of dout by name."
+    if i == 0: return d0
+    elif i == 1: return d1
+    elif i == 2: return d2
+    elif i == 3: return d3
+    elif i == 4: return d4
+    elif i == 5: return d5
+    elif i == 6: return d6
+    elif i == 7: return d7
+    elif i == 8: return e0
+    elif i == 9: return e1
+    else: return e2
+
+@triton.jit
+def _G(i: tl.constexpr, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10):
+    if i == 0: return g0
+    elif i == 1: return g1
+    elif i == 2: return g2
+    elif i == 3: return g3
+    elif i == 4: return g4
+    elif i == 5: return g5
+    elif i == 6: return g6
+    elif i == 7: return g7
+    elif i == 8: return g8
+    elif i == 9: return g9
+    else: return g10
+
+@triton.jit
+def _grad_at(i: tl.constexpr, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2,
+             d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W: tl.constexpr, SILU: tl.constexpr):
+    "g at step 8c + i: dout, times silu'(p) with p recomputed."
+    g = _Dn(i, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2)
+    if SILU:
+        g = _dsilu(g, _pre(i, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, W))
+    return g
+
+@triton.jit
+def _dx_at(j: tl.constexpr, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W: tl.constexpr):
+    "dx at step 8c + j: sum_s w[W-1-s] g[8c + j + s]."
+    acc = tl.zeros_like(g0)
+    for s in tl.static_range(W):
+        acc += _W(W - 1 - s, w0, w1, w2, w3)[:, None] * _G(j + s, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10)
+    return acc
 
 @triton.jit
 def _bwd_kernel(x_ptr, w_ptr, b_ptr, h0_ptr, dout_ptr, dx_ptr, dwp_ptr, dbp_ptr, dh0_ptr, L, DIM, n_lt,
                 s_xb, s_xd, s_xl, s_wd, s_wk, s_hb, s_hd, s_hl, s_ob, s_od, s_ol, s_gb, s_gd, s_gl,
                 W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_H0: tl.constexpr, SILU: tl.constexpr,
-                BD: tl.constexpr, BL: tl.constexpr, BH: tl.constexpr):
+                BD: tl.constexpr, BL: tl.constexpr):
+    BC: tl.constexpr = BL // 8
     pid_l = tl.program_id(0); pid_d = tl.program_id(1); pid_b = tl.program_id(2).to(tl.int64)
     offs_d = (pid_d * BD + tl.arange(0, BD)).to(tl.int64); l0 = pid_l * BL; offs_l = l0 + tl.arange(0, BL)
-    offs_h = tl.arange(0, BH)
-    mask_d = offs_d < DIM
+    mask_d = offs_d < DIM; m = mask_d[:, None] & (offs_l < L)[None, :]
     x_ptr += pid_b * s_xb; h0_ptr += pid_b * s_hb; dout_ptr += pid_b * s_ob
-    row = pid_b * n_lt + pid_l                       # this program's row of the partial sums
+    rows = offs_d[:, None] * s_xd; hrows = offs_d[:, None] * s_hd; orows = offs_d[:, None] * s_od
+    cs = tl.arange(0, BC); c0 = l0 + 8 * cs
+    a0, a1, a2, a3, a4, a5, a6, a7 = _split8(tl.load(x_ptr + rows + offs_l[None, :] * s_xl, mask=m, other=0.0).to(tl.float32), BD, BC)
+    q5 = _neighbour(a5, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, -3, BC, W, HAS_H0)
+    q6 = _neighbour(a6, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, -2, BC, W, HAS_H0)
+    q7 = _neighbour(a7, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, -1, BC, W, HAS_H0)
+    d0, d1, d2, d3, d4, d5, d6, d7 = _split8(tl.load(dout_ptr + orows + offs_l[None, :] * s_ol, mask=m, other=0.0).to(tl.float32), BD, BC)
+    e0 = _neighbour(d0, dout_ptr, dout_ptr, orows, orows, c0, mask_d, L, s_ol, s_ol, 8, BC, W, False)
+    e1 = _neighbour(d1, dout_ptr, dout_ptr, orows, orows, c0, mask_d, L, s_ol, s_ol, 9, BC, W, False)
+    e2 = _neighbour(d2, dout_ptr, dout_ptr, orows, orows, c0, mask_d, L, s_ol, s_ol, 10, BC, W, False)
+    n0 = a0; n1 = a0; n2 = a0
+    if SILU:                                         # p at the next chunk's first steps needs x there
+        n0 = _neighbour(a0, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, 8, BC, W, False)
+        n1 = _neighbour(a1, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, 9, BC, W, False)
+        n2 = _neighbour(a2, x_ptr, h0_ptr, rows, hrows, c0, mask_d, L, s_xl, s_hl, 10, BC, W, False)
+    bias = tl.zeros((BD,), dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(b_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     w0 = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, 0, W); w1 = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, 1, W)
     w2 = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, 2, W); w3 = _load_w(w_ptr, offs_d, mask_d, s_wd, s_wk, 3, W)
-    dx = tl.zeros((BD, BL), dtype=tl.float32)
-    dh0 = tl.zeros((BD, BH), dtype=tl.float32)
-    if SILU:
-        p0 = tl.zeros((BD, BL), dtype=tl.float32)    # p at times t + s, s = 0..3 (those with s >= W unused)
-        if HAS_BIAS:
-            p0 += tl.load(b_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)[:, None]
-        p1 = p0; p2 = p0; p3 = p0
-        for i in tl.static_range(2 * W - 1):         # xe at times t + i - (W-1) reaches p[t + s] through tap i - s
-            xi = _load_xe(x_ptr, h0_ptr, offs_d, l0 + i - (W - 1), offs_l + i - (W - 1), mask_d, L, s_xd, s_xl, s_hd, s_hl, W, HAS_H0)
-            for s in tl.static_range(W):
-                if i - s >= 0 and i - s < W:
-                    wk = w0
-                    if i - s == 1: wk = w1
-                    if i - s == 2: wk = w2
-                    if i - s == 3: wk = w3
-                    if s == 0: p0 += wk[:, None] * xi
-                    if s == 1: p1 += wk[:, None] * xi
-                    if s == 2: p2 += wk[:, None] * xi
-                    if s == 3: p3 += wk[:, None] * xi
-            if i >= W - 1:                           # p at times t + s is complete: its g
-                s = i - (W - 1)
-                ts = offs_l + s
-                dout = tl.load(dout_ptr + offs_d[:, None] * s_od + ts[None, :] * s_ol,
-                               mask=mask_d[:, None] & (ts < L)[None, :], other=0.0).to(tl.float32)
-                p = p0
-                if s == 1: p = p1
-                if s == 2: p = p2
-                if s == 3: p = p3
-                dx, dh0 = _use_grad(s, _dsilu(dout, p), dx, dh0, w0, w1, w2, w3, x_ptr, h0_ptr, w_ptr, dwp_ptr, dbp_ptr, row,
-                                    DIM, offs_d, offs_l, offs_h, mask_d, l0, pid_l, L, s_xd, s_xl, s_hd, s_hl, s_wd, s_wk,
-                                    W, HAS_BIAS, HAS_H0)
-    else:
-        for s in tl.static_range(W):                 # without SiLU, g is dout
-            ts = offs_l + s
-            g = tl.load(dout_ptr + offs_d[:, None] * s_od + ts[None, :] * s_ol,
-                        mask=mask_d[:, None] & (ts < L)[None, :], other=0.0).to(tl.float32)
-            dx, dh0 = _use_grad(s, g, dx, dh0, w0, w1, w2, w3, x_ptr, h0_ptr, w_ptr, dwp_ptr, dbp_ptr, row,
-                                DIM, offs_d, offs_l, offs_h, mask_d, l0, pid_l, L, s_xd, s_xl, s_hd, s_hl, s_wd, s_wk,
-                                W, HAS_BIAS, HAS_H0)
-    m = mask_d[:, None] & (offs_l < L)[None, :]
+    g0 = _grad_at(0, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g1 = _grad_at(1, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g2 = _grad_at(2, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g3 = _grad_at(3, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g4 = _grad_at(4, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g5 = _grad_at(5, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g6 = _grad_at(6, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g7 = _grad_at(7, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g8 = _grad_at(8, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g9 = _grad_at(9, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    g10 = _grad_at(10, bias, w0, w1, w2, w3, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2, d0, d1, d2, d3, d4, d5, d6, d7, e0, e1, e2, W, SILU)
+    dx = _join8(_dx_at(0, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W),
+                _dx_at(1, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W),
+                _dx_at(2, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W),
+                _dx_at(3, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W),
+                _dx_at(4, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W),
+                _dx_at(5, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W),
+                _dx_at(6, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W),
+                _dx_at(7, w0, w1, w2, w3, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, W), BD, BL)
     tl.store(dx_ptr + pid_b * s_gb + offs_d[:, None] * s_gd + offs_l[None, :] * s_gl, dx.to(dx_ptr.dtype.element_ty), mask=m)
+    row = pid_b * n_lt + pid_l                       # this program's row of the partial sums
+    for k in tl.static_range(W):                     # dw_k = sum_t g_t x[t - (W-1) + k]
+        dw = tl.zeros_like(g0)
+        for j in tl.static_range(8):
+            dw += _G(j, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10) * _X(j - (W - 1) + k, q5, q6, q7, a0, a1, a2, a3, a4, a5, a6, a7, n0, n1, n2)
+        tl.store(dwp_ptr + (row * DIM + offs_d) * W + k, tl.sum(dw, 1), mask=mask_d)
+    if HAS_BIAS:
+        tl.store(dbp_ptr + row * DIM + offs_d, tl.sum(g0 + g1 + g2 + g3 + g4 + g5 + g6 + g7, 1), mask=mask_d)
     if HAS_H0:
-        if pid_l == 0:
-            mh = mask_d[:, None] & (offs_h < W - 1)[None, :]
-            tl.store(dh0_ptr + (pid_b * DIM + offs_d[:, None]) * (W - 1) + offs_h[None, :], dh0, mask=mh)
+        if pid_l == 0:                               # dh[i] = sum_{s <= i} w[i - s] g[s], g at the sequence's first steps
+            for i in tl.static_range(W - 1):
+                dh = tl.zeros((BD,), dtype=tl.float32)
+                for s in tl.static_range(i + 1):
+                    gs = tl.sum(tl.where((cs == 0)[None, :], _G(s, g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10), 0.0), 1)
+                    dh += _W(i - s, w0, w1, w2, w3) * gs
+                tl.store(dh0_ptr + (pid_b * DIM + offs_d) * (W - 1) + i, dh, mask=mask_d)
 
 # %% ../nbs/04b_conv.ipynb #81668226
 def conv1d_bwd_triton(x, weight, bias, initial_states, dout, silu: bool, dx=None):
@@ -301,7 +401,7 @@ def conv1d_bwd_triton(x, weight, bias, initial_states, dout, silu: bool, dx=None
         _bwd_kernel[grid](x, weight, bias if bias is not None else weight, h0, dout, dx, dwp, dbp, dh0, L, D, n_lt,
                           *x.stride(), *weight.stride(), *h0.stride(), *dout.stride(), *dx.stride(),
                           W=W, HAS_BIAS=bias is not None, HAS_H0=initial_states is not None, SILU=bool(silu),
-                          BD=cfg['BD'], BL=cfg['BL'], BH=max(2, _next_pow2(W - 1)), num_warps=cfg['num_warps'])
+                          BD=cfg['BD'], BL=cfg['BL'], num_warps=cfg['num_warps'])
     return (dx, dwp.sum(0).to(weight.dtype), dbp.sum(0).to(bias.dtype) if bias is not None else None,
             dh0.to(initial_states.dtype) if initial_states is not None else None)
 
