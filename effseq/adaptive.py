@@ -18,8 +18,16 @@ __all__ = ['schedule', 'AdaptiveMamba', 'ac_mamba_literal', 'prefix_at', 'gather
            'adaptive_lm', 'aux_loss', 'train_four', 'section8_experiment']
 
 # %% ../nbs/08_adaptive.ipynb #eee6aee2
+def _check_bounds(min_interval, max_interval):
+    "Interval bounds are ints >= 1 or None, the lower at most the upper (a bound below 1 would never let time pass)."
+    check_number(min_interval, 'min_interval', 1, integer=True, none_ok=True)
+    check_number(max_interval, 'max_interval', 1, integer=True, none_ok=True)
+    if min_interval is not None and max_interval is not None and min_interval > max_interval:
+        raise ValueError(f"`min_interval` ({min_interval}) must not exceed `max_interval` ({max_interval})")
+
 def schedule(hard: torch.Tensor, min_interval: int | None = None, max_interval: int | None = None) -> torch.Tensor:
     "Apply interval bounds to a hard gate (b, L): no fire within `min_interval` of the last, a forced fire at `max_interval`."
+    _check_bounds(min_interval, max_interval)
     if min_interval is None and max_interval is None: return hard
     b, L = hard.shape
     out = torch.zeros(b, L, dtype=torch.bool)
@@ -39,17 +47,30 @@ class AdaptiveMamba(MultiScaleMamba):
                  target_rate: float = 0.125, budget_weight: float = 1.0, temperature: float = 0.1,
                  min_interval: int | None = None, max_interval: int | None = None, force_every: int | None = None,
                  d_state_slow: int | None = None, layer_idx=None, device=None, dtype=None, backend: str | None = None, **kw):
-        if not 0 < target_rate <= 1: raise ValueError(f"`target_rate` must be in (0, 1], got {target_rate}")
+        check_number(target_rate, 'target_rate', 0, 1, lo_open=True)
+        check_number(budget_weight, 'budget_weight', 0)
+        check_number(temperature, 'temperature', 0, lo_open=True)
+        _check_bounds(min_interval, max_interval)
+        check_number(force_every, 'force_every', 1, integer=True, none_ok=True)
+        if force_every is not None and (min_interval, max_interval) != (None, None):
+            raise ValueError("`force_every` replaces the gate and its bounds: give it without `min_interval` and `max_interval`")
         k = max(1, round(1 / target_rate))                                               # the slow time scale to initialise for
         super().__init__(d_model, d_state, d_conv, expand, dt_rank, dt_min, dt_max, k=k, d_state_slow=d_state_slow,
                          layer_idx=layer_idx, device=device, dtype=dtype, backend=backend, **kw)
-        if min_interval is not None and max_interval is not None and min_interval > max_interval:
-            raise ValueError(f"`min_interval` ({min_interval}) must not exceed `max_interval` ({max_interval})")
         self.target_rate, self.budget_weight, self.temperature = target_rate, budget_weight, temperature
         self.min_interval, self.max_interval, self.force_every = min_interval, max_interval, force_every
         self.gate = nn.Linear(2 * self.d_inner, 1, device=device, dtype=dtype)
         self.tau_logit = nn.Parameter(torch.zeros((), device=device))                    # tau = sigmoid(0) = 0.5
         self.aux_loss, self.update_rate = None, None
+
+    def forward(self, hidden_states, inference_params=None):
+        "MS-Mamba's forward with the gate; an empty batch or sequence (b or L is 0) gives an empty output and no budget term."
+        from effseq.mamba import _check_hidden
+        _check_hidden(hidden_states, self.d_model)
+        if hidden_states.shape[0] * hidden_states.shape[1] == 0:
+            self.aux_loss = self.update_rate = None; self.slow_updates = 0
+            return self.out_proj(hidden_states.new_zeros(*hidden_states.shape[:2], self.d_inner))   # (b, L, d_model), empty
+        return super().forward(hidden_states, inference_params)
 
     def gate_scores(self, xc, y_f):
         "Gate g (b, L) from the fast output at t-1 and the input at t, and the soft firing s = sigmoid((g - tau)/T)."
@@ -78,13 +99,13 @@ class AdaptiveMamba(MultiScaleMamba):
 def _ac_slow_channel(self, xc, y_f):
     "All the slow channel's work, gate included: from xc and the fast output y_f (b, d_inner, L) to y_f plus the held readout."
     b, L = xc.shape[0], xc.shape[-1]
+    if b * L == 0: self.aux_loss = self.update_rate = None; self.slow_updates = 0; return y_f   # nothing to gate
     g, s = self.gate_scores(xc, y_f)
     fired = self.fire_mask(g)                                                          # (b, L) bool
     self.update_rate = fired.float().mean().detach()
     rate = (fired.to(s.dtype) + s - s.detach()).mean()                                  # value: hard rate; gradient: soft rate's
     self.aux_loss = self.budget_weight * (rate - self.target_rate) ** 2
     cnt = fired.long().cumsum(1)                                                        # (b, L) updates up to and including t
-    if L == 0: self.slow_updates = 0; return y_f
     fused = self._use_fused(xc.device)
     # The number of updates M sets the slow channel's shapes and must come to the host (the one sync). Everything that
     # does not depend on it is queued first, at full width L, so the device works on it while the host waits; after
@@ -274,6 +295,7 @@ def _schedule_kernel(bits_ptr, out_ptr, n_words, MIN, MAX):
 
 def schedule_triton(hard: torch.Tensor, min_interval: int | None = None, max_interval: int | None = None) -> torch.Tensor:
     "`schedule` on the device, without a copy to the host: one program per row walks the tokens, 32 bits to a word."
+    _check_bounds(min_interval, max_interval)
     if min_interval is None and max_interval is None: return hard
     b, L = hard.shape; W = triton.cdiv(L, 32)
     sh = torch.arange(32, device=hard.device)
