@@ -296,18 +296,18 @@ class MambaInnerFn(torch.autograd.Function):
         dt, B, C = x_dbl[:, :R], x_dbl[:, R:R + N], x_dbl[:, R + N:]
         delta = _proj(dt_proj_w, dt)                                   # recomputed
         dout = dout.to(y.dtype)
-        dy = _proj(out_proj_w.mT, dout.mT)                             # (b, d, L)
-        dout_w = dout.reshape(-1, dout.shape[-1]).mT @ y.transpose(1, 2).reshape(-1, d)   # (d_model, d)
+        dxz = torch.empty_like(xz)                                     # in xz's layout; the scan writes dz into it
+        like_dz = lambda: torch.empty_strided(dxz[:, d:].shape, dxz[:, d:].stride(), dtype=xz.dtype, device=xz.device)
+        dy = torch.bmm(out_proj_w.mT.expand(b, *out_proj_w.mT.shape), dout.mT, out=like_dz())   # (b, d, L), dz's layout
+        dout_w = torch.bmm(dout.mT, y.mT).sum(0, dtype=torch.float32)                 # (d_model, d)
         dout_b = dout.sum((0, 1)) if ctx.has_ob else None
-        du, ddelta, dA, dB, dC, dD, dz, ddb, _ = scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, None,
-                                                                 tiles, dy, None, ctx.bw)
+        du, ddelta, dA, dB, dC, dD, _, ddb, _ = scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, None, tiles,
+                                                                dy, None, ctx.bw, grads_out=(like_dz(), like_dz(), dxz[:, d:]))
         ddt_w = torch.bmm(ddelta, dt.mT).sum(0, dtype=torch.float32)                      # (d, R)
         dx_dbl = torch.cat([_proj(dt_proj_w.mT, ddelta), dB, dC], 1)   # (b, R + 2N, L)
         dx_proj_w = torch.bmm(dx_dbl, u.mT).sum(0, dtype=torch.float32)                   # (R + 2N, d)
-        du = torch.baddbmm(du, x_proj_w.mT.expand(b, *x_proj_w.mT.shape), dx_dbl)   # + x_proj's share of u's gradient
-        dxz = torch.empty_like(xz)
+        du.baddbmm_(x_proj_w.mT.expand(b, *x_proj_w.mT.shape), dx_dbl)               # + x_proj's share of u's gradient
         _, dconv_w, dconv_b, _ = conv1d_bwd_triton(x, conv_w, conv_b, None, du, True, dx=dxz[:, :d])
-        dxz[:, d:].copy_(dz)
         return dxz.to(ctx.xz_dtype), dconv_w, dconv_b, dx_proj_w, ddt_w, dout_w, dout_b, dA, dD, ddb, None
 
 def _conv_weight_2d(w, d):

@@ -479,8 +479,8 @@ def _sum_bc_grad(part, X, b, G, n_dblk, time_major=False):
     return (part[:, 0] if X.dim() == 3 else part).to(X.dtype).contiguous()
 
 def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast=None,
-                    config: ScanConfig | None = None):
-    "Launch the backward kernel: gradients of u, delta, A, B, C, D, z, delta_bias, initial_state (None where absent)."
+                    config: ScanConfig | None = None, grads_out: tuple | None = None):
+    "Launch the backward kernel: gradients of u, delta, A, B, C, D, z, delta_bias, initial_state (None where absent); `grads_out` = (du, ddelta, dz) buffers to write into, all of one layout."
     b, DIM, L = u.shape; N = A.shape[1]
     sB, sC = _bc_strides(B), _bc_strides(C)
     G = max(sB[4], sC[4]); cpg = DIM // G
@@ -489,10 +489,16 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     if tiles.shape[2] != -(-L // cfg.BL): raise ValueError("`tiles` were stored with another tile length BL")
     dev, f32 = u.device, torch.float32
     n_dblk = triton.cdiv(DIM, cfg.BD * cfg.nsub)
-    du = torch.empty(b, DIM, L, device=dev, dtype=u.dtype)
-    ddt = torch.empty(b, DIM, L, device=dev, dtype=delta.dtype)
-    dz = torch.empty(b, DIM, L, device=dev, dtype=z.dtype) if z is not None else du
-    dout = dout.contiguous()
+    if grads_out is not None:   # e.g. views into a caller's (b, 2D, L) buffer; the kernel takes one set of strides for all three
+        du, ddt, dz = grads_out
+        if z is None or len({(t.shape, t.stride(), t.dtype) for t in (du, ddt, dz)}) != 1 or du.shape != u.shape or du.stride(-1) != 1:
+            raise ValueError("`grads_out` must be three (b, D, L) tensors of one layout and dtype, with z given")
+        if dout.stride() != du.stride(): raise ValueError("with `grads_out`, `dout` must have their layout (the kernel reads it with their strides)")
+    else:
+        du = torch.empty(b, DIM, L, device=dev, dtype=u.dtype)
+        ddt = torch.empty(b, DIM, L, device=dev, dtype=delta.dtype)
+        dz = torch.empty(b, DIM, L, device=dev, dtype=z.dtype) if z is not None else du
+    dout = dout if grads_out is not None else dout.contiguous()
     part = lambda const: (torch.empty(b, cfg.n_seg, DIM, N, device=dev, dtype=f32) if const
                           else torch.empty(b, n_dblk, *((L, N) if lane else (N, L)), device=dev, dtype=f32))
     dA, dBp, dCp = part(True), part(sB[5]), part(sC[5])
