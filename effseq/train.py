@@ -84,6 +84,7 @@ def _check_finite_weights(model: nn.Module):
 def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, history: list | None = None,
                     use_safetensors: bool | None = None, skipped: list | None = None) -> Path:
     "Write model, optimizer and trainer state to the folder `path` as one checkpoint: new data files, then `trainer.json`."
+    check_number(step, 'step', 0, integer=True)
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     _check_finite_weights(model)
     osd = optimizer.state_dict()
@@ -229,6 +230,7 @@ def train(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig,
 def evaluate(model: nn.Module, get_batch: Callable[[int], dict], n_batches: int = 4, vocab_size: int | None = None,
              first: int = 10**9) -> dict:
     "Mean loss and accuracy of `model` over batches `first .. first + n_batches - 1` (held out from training steps)."
+    check_number(n_batches, 'n_batches', 1, integer=True)
     model.eval()
     vocab = vocab_size or getattr(getattr(model, 'config', None), 'vocab_size', None)
     losses, accs = [], []
