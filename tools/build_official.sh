@@ -55,6 +55,7 @@ python_sources() {   # SDIST_DIR DEST: copy the mamba_ssm/ and causal_conv1d/ pa
 import_check() {   # DIR
   [ "${SKIP_IMPORT_CHECK:-0}" = 1 ] && { echo "import check skipped (SKIP_IMPORT_CHECK=1)"; return 0; }
   PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" "$PY" - <<'EOF'
+import torch  # first: the extensions link against its libc10
 import selective_scan_cuda, causal_conv1d_cuda, mamba_ssm
 from mamba_ssm.models.mixer_seq_simple import MambaLMHeadModel
 from causal_conv1d import causal_conv1d_fn
