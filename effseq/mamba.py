@@ -130,7 +130,7 @@ def _proj(W, X):
 def _in_proj(hidden_states, weight, bias=None):
     "in_proj of (b, L, d_model) as one GEMM, returned as xz (b, 2 d_inner, L) with time as the fast axis (a view, no copy)."
     b, L, dm = hidden_states.shape
-    xz = (weight @ hidden_states.reshape(b * L, dm).mT).view(-1, b, L).transpose(0, 1)   # (b, 2 d_inner, L)
+    xz = (weight @ hidden_states.reshape(b * L, dm).mT).view(weight.shape[0], b, L).transpose(0, 1)   # (b, 2 d_inner, L)
     return xz + bias.to(xz.dtype)[:, None] if bias is not None else xz
 
 def _out_proj(y, weight, bias=None):
@@ -205,7 +205,7 @@ class Mamba(nn.Module):
         if inference_params is not None:
             conv_state, ssm_state = self._get_states_from_cache(inference_params, b)
             if inference_params.seqlen_offset > 0: return self.step(hidden_states, conv_state, ssm_state)[0]
-        if ssm_state is None and self._fused() and L > 0:
+        if ssm_state is None and self._fused() and b * L > 0:   # (empty input: the plain path)
             xz = _in_proj(hidden_states, self.in_proj.weight, self.in_proj.bias)
             return mamba_inner_fn(xz, self.conv1d.weight, self.conv1d.bias, self.x_proj.weight, self.dt_proj.weight,
                                   self.out_proj.weight, self.out_proj.bias, -torch.exp(self.A_log.float()),
