@@ -283,26 +283,27 @@ class MambaInnerFn(torch.autograd.Function):
         ctx.xz_dtype, xz = xz.dtype, xz.to(x_proj_w.dtype)
         y, x_dbl, tiles, bw = _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, True)
         out = _out_proj(y, out_proj_w, out_proj_b)                     # (b, L, d_model)
-        ctx.save_for_backward(xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles, y)
+        ctx.save_for_backward(xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles)   # not y
         ctx.softplus, ctx.bw, ctx.has_ob = softplus, bw, out_proj_b is not None
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles, y = ctx.saved_tensors
+        xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles = ctx.saved_tensors
         b, d, R, N = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1]
         x, z = xz[:, :d], xz[:, d:]
         u = conv1d_fwd_triton(x, conv_w, conv_b, None, True)          # recomputed (b, d, L), not stored
         dt, B, C = x_dbl[:, :R], x_dbl[:, R:R + N], x_dbl[:, R + N:]
         delta = _proj(dt_proj_w, dt)                                   # recomputed
-        dout = dout.to(y.dtype)
+        dout = dout.to(xz.dtype)
         dxz = torch.empty_like(xz)                                     # in xz's layout; the scan writes dz into it
         like_dz = lambda: torch.empty_strided(dxz[:, d:].shape, dxz[:, d:].stride(), dtype=xz.dtype, device=xz.device)
         dy = torch.bmm(out_proj_w.mT.expand(b, *out_proj_w.mT.shape), dout.mT, out=like_dz())   # (b, d, L), dz's layout
-        dout_w = torch.bmm(dout.mT, y.mT).sum(0, dtype=torch.float32)                 # (d_model, d)
         dout_b = dout.sum((0, 1)) if ctx.has_ob else None
+        y = like_dz()                                                  # the gated scan output, recomputed by the scan's backward
         du, ddelta, dA, dB, dC, dD, _, ddb, _ = scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, None, tiles,
-                                                                dy, None, ctx.bw, grads_out=(like_dz(), like_dz(), dxz[:, d:]))
+                                                                dy, None, ctx.bw, grads_out=(like_dz(), like_dz(), dxz[:, d:]), out_z=y)
+        dout_w = torch.bmm(dout.mT, y.mT).sum(0, dtype=torch.float32)                 # (d_model, d)
         ddt_w = torch.bmm(ddelta, dt.mT).sum(0, dtype=torch.float32)                      # (d, R)
         dx_dbl = torch.cat([_proj(dt_proj_w.mT, ddelta), dB, dC], 1)   # (b, R + 2N, L)
         dx_proj_w = torch.bmm(dx_dbl, u.mT).sum(0, dtype=torch.float32)                   # (R + 2N, d)

@@ -479,8 +479,8 @@ def _sum_bc_grad(part, X, b, G, n_dblk, time_major=False):
     return (part[:, 0] if X.dim() == 3 else part).to(X.dtype).contiguous()
 
 def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast=None,
-                    config: ScanConfig | None = None, grads_out: tuple | None = None):
-    "Launch the backward kernel: gradients of u, delta, A, B, C, D, z, delta_bias, initial_state (None where absent); `grads_out` = (du, ddelta, dz) buffers to write into, all of one layout."
+                    config: ScanConfig | None = None, grads_out: tuple | None = None, out_z: torch.Tensor | None = None):
+    "Launch the backward kernel: gradients of u, delta, A, B, C, D, z, delta_bias, initial_state (None where absent); `grads_out` = (du, ddelta, dz) buffers to write into, all of one layout; `out_z`: a buffer of du's layout that receives the forward's output y * silu(z), recomputed."
     b, DIM, L = u.shape; N = A.shape[1]
     sB, sC = _bc_strides(B), _bc_strides(C)
     G = max(sB[4], sC[4]); cpg = DIM // G
@@ -499,6 +499,8 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
         ddt = torch.empty(b, DIM, L, device=dev, dtype=delta.dtype)
         dz = torch.empty(b, DIM, L, device=dev, dtype=z.dtype) if z is not None else du
     dout = dout if grads_out is not None else dout.contiguous()
+    if out_z is not None and (z is None or cfg.kernel != 'nloop_bwd' or out_z.shape != u.shape or out_z.stride() != du.stride()):
+        raise ValueError("`out_z` needs z, the state-loop backward ('nloop_bwd') and a (b, D, L) buffer with du's strides")
     part = lambda const: (torch.empty(b, cfg.n_seg, DIM, N, device=dev, dtype=f32) if const
                           else torch.empty(b, n_dblk, *((L, N) if lane else (N, L)), device=dev, dtype=f32))
     dA, dBp, dCp = part(True), part(sB[5]), part(sC[5])
@@ -515,13 +517,16 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
             dlast.contiguous() if dlast is not None else dDp, segg, segs, du, ddt, dz, dA, dBp, dCp, dDp, dtbp, dh0,
             L, DIM, N, cfg.seg_len, cfg.n_seg, cpg, n_dblk, *u.stride(), *delta.stride(), *A.stride(), *sB[:4], *sC[:4],
             *zz.stride(), *du.stride(), *((scratch,) if per_prog else ()))
+    if cfg.kernel == 'nloop_bwd': args += (out_z if out_z is not None else du,)
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_DTB=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  HAS_H0=initial_state is not None, HAS_DHL=dlast is not None, B_CONST=sB[5], C_CONST=sC[5],
                  BD=cfg.BD, BN=cfg.BN, BL=cfg.BL, num_warps=cfg.num_warps, **(dict(STAGES=cfg.stages) if cfg.kernel != 'scan' else {}),
                  **(dict(NSUB=cfg.nsub) if cfg.kernel == 'nloop_bwd' else {}))
     # (looked up when called: the later kernels are defined further down the chapter)
     kernel = _bwd_lane_kernel if lane else _bwd_nloop_kernel if cfg.kernel == 'nloop_bwd' else _bwd_kernel
-    if cfg.kernel == 'nloop_bwd': flags['FLIP'] = _nloop_bwd_flip(kernel, grid, args, flags, u.element_size())
+    if cfg.kernel == 'nloop_bwd':
+        flags['OUT_Z'] = out_z is not None
+        flags['FLIP'] = _nloop_bwd_flip(kernel, grid, args, flags, u.element_size())
     if L > 0:
         if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, **flags)
         kernel[grid](*args, SEG_PASS=False, **flags)
@@ -797,11 +802,11 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
             if STORE_TILES:   # the state entering each TB-step tile: the carry, then each tile's last state
                 tidx = l0 // TB
                 tl.store(tiles_ptr + ((pid_b * DIM + offs_d) * n_tiles + tidx) * N + n, carry, mask=mask_d)
-                if BL > TB:
-                    ends = tl.sum(tl.where((tl.arange(0, TB) == TB - 1)[None, None, :], tl.reshape(hn, (BD, BL // TB, TB)), 0.0), 2)
-                    offs_j = tl.arange(0, BL // TB)
-                    tl.store(tiles_ptr + ((pid_b * DIM + offs_d[:, None]) * n_tiles + tidx + 1 + offs_j[None, :]) * N + n, ends,
-                             mask=mask_d[:, None] & ((l0 + (offs_j[None, :] + 1) * TB) < end))
+                if BL > TB:   # each tile's last state, stored by the thread that holds it (a masked store, no reduction)
+                    cols = tl.arange(0, BL)
+                    ends = (cols % TB == TB - 1) & (l0 + cols + 1 < end)
+                    tl.store(tiles_ptr + ((pid_b * DIM + offs_d[:, None]) * n_tiles + tidx + 1 + cols[None, :] // TB) * N + n, hn,
+                             mask=mask_d[:, None] & ends[None, :])
             if not SEG_PASS:
                 y += hn * Cn
             _store_last(scw + n * 8, hn, RS, BD, BL, PICK)
@@ -825,11 +830,11 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                       L, DIM, N, seg_len, n_seg, ch_per_group, n_dblk,
                       s_ub, s_ud, s_ul, s_tb, s_td, s_tl, s_ad, s_an,
                       s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl,
-                      s_zb, s_zd, s_zl, s_ob, s_od, s_ol, scr_ptr,
+                      s_zb, s_zd, s_zl, s_ob, s_od, s_ol, scr_ptr, outz_ptr,
                       SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
                       SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHL: tl.constexpr, B_CONST: tl.constexpr,
                       C_CONST: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, NSUB: tl.constexpr,
-                      STAGES: tl.constexpr, FLIP: tl.constexpr):
+                      STAGES: tl.constexpr, FLIP: tl.constexpr, OUT_Z: tl.constexpr):
     # a program owns NSUB blocks of BD channels of one sequence (one segment of it), and walks its chunks backwards
     pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
     offs_n = tl.arange(0, BN); mask_n = offs_n < N
@@ -970,6 +975,9 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                         y += Dv[:, None] * u
                     dz = dout * y * sz * (1.0 + zz * (1.0 - sz))
                     tl.store(dz_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, dz.to(dz_ptr.dtype.element_ty), mask=m2)
+                    if OUT_Z:   # the forward's gated output, recomputed: its caller need not keep it (out_proj's weight gradient)
+                        tl.store(outz_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol,
+                                 (y * zz * sz).to(outz_ptr.dtype.element_ty), mask=m2)
                 tl.store(du_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, du.to(du_ptr.dtype.element_ty), mask=m2)
                 tl.store(ddt_ptr + pid_b * s_ob + offs_d[:, None] * s_od + offs_l[None, :] * s_ol, ddt.to(ddt_ptr.dtype.element_ty), mask=m2)
             tl.debug_barrier()

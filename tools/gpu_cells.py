@@ -21,6 +21,8 @@ def run(paths, out):
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
     os.makedirs(out, exist_ok=True)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path: sys.path.insert(0, root)                           # the checkout's effseq, as nbdev_test does
     failed = 0
     for p in paths:
         p = os.path.abspath(p)
