@@ -802,11 +802,11 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
             if STORE_TILES:   # the state entering each TB-step tile: the carry, then each tile's last state
                 tidx = l0 // TB
                 tl.store(tiles_ptr + ((pid_b * DIM + offs_d) * n_tiles + tidx) * N + n, carry, mask=mask_d)
-                if BL > TB:   # each tile's last state, stored by the thread that holds it (a masked store, no reduction)
-                    cols = tl.arange(0, BL)
-                    ends = (cols % TB == TB - 1) & (l0 + cols + 1 < end)
-                    tl.store(tiles_ptr + ((pid_b * DIM + offs_d[:, None]) * n_tiles + tidx + 1 + cols[None, :] // TB) * N + n, hn,
-                             mask=mask_d[:, None] & ends[None, :])
+                if BL > TB:
+                    ends = tl.sum(tl.where((tl.arange(0, TB) == TB - 1)[None, None, :], tl.reshape(hn, (BD, BL // TB, TB)), 0.0), 2)
+                    offs_j = tl.arange(0, BL // TB)
+                    tl.store(tiles_ptr + ((pid_b * DIM + offs_d[:, None]) * n_tiles + tidx + 1 + offs_j[None, :]) * N + n, ends,
+                             mask=mask_d[:, None] & ((l0 + (offs_j[None, :] + 1) * TB) < end))
             if not SEG_PASS:
                 y += hn * Cn
             _store_last(scw + n * 8, hn, RS, BD, BL, PICK)

@@ -4,7 +4,8 @@
     python3 tools/gpu_cells.py merge $FILES/nbs/04b_conv.ipynb nbs/04b_conv.ipynb        # here, then nbdev_clean
 
 `run` executes every code cell of each notebook top to bottom in its own folder (as nbdev_test does, but with the
-`gpu` cells too and with outputs kept), skipping `#| eval: false` cells and the `nbdev_export()` cell. A failing cell
+`gpu` cells too and with outputs kept), skipping `#| eval: false` cells, the `nbdev_export()` cell and cells named with --skip (notebook:index). The
+executed copy is written after every `gpu` cell, so a later cell that hangs does not lose the earlier outputs. A failing cell
 is recorded (cell number, error) and the run goes on, so one failure does not cost the other cells their outputs; the
 exit status is 1 if any cell failed. `merge` copies the outputs of the `#| gpu` cells of an executed copy into the
 source notebook, matching cells by their source text (a cell edited since the run keeps its old outputs, and is
@@ -17,7 +18,7 @@ def _directive(src, name):
 def _skip(src):
     return 'nbdev_export' + '(' in src or any(l.strip().replace(' ', '') in ('#|eval:false', "#|eval:False") for l in src.splitlines())
 
-def run(paths, out):
+def run(paths, out, skip=()):
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
     os.makedirs(out, exist_ok=True)
@@ -32,7 +33,7 @@ def run(paths, out):
         t_nb = time.perf_counter()
         try:
             for i, cell in enumerate(nb.cells):
-                if cell.cell_type != 'code' or _skip(cell.source): continue
+                if cell.cell_type != 'code' or _skip(cell.source) or f'{os.path.basename(p)}:{i}' in skip: continue
                 t0 = time.perf_counter()
                 shell.cell(cell)
                 dt = time.perf_counter() - t0
@@ -43,6 +44,7 @@ def run(paths, out):
                     shell.exc = None
                 elif dt > 5 or _directive(cell.source, 'gpu'):
                     log.append(dict(cell=i, gpu=_directive(cell.source, 'gpu'), seconds=dt))
+                if _directive(cell.source, 'gpu'): write_nb(nb, os.path.join(out, os.path.basename(p)))   # kept if a later cell hangs
         finally: os.chdir(cwd)
         name = os.path.basename(p)
         write_nb(nb, os.path.join(out, name))
@@ -71,6 +73,7 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = p.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run'); r.add_argument('notebooks', nargs='+'); r.add_argument('--out', required=True)
+    r.add_argument('--skip', nargs='*', default=(), metavar='NB:CELL', help='cells not to run, e.g. 04b_conv.ipynb:54')
     m = sub.add_parser('merge'); m.add_argument('executed'); m.add_argument('target')
     a = p.parse_args()
-    sys.exit(run(a.notebooks, a.out) if a.cmd == 'run' else merge(a.executed, a.target))
+    sys.exit(run(a.notebooks, a.out, set(a.skip)) if a.cmd == 'run' else merge(a.executed, a.target))
