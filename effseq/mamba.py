@@ -121,6 +121,17 @@ def _check_hidden(h, d_model):
     check_tensor(h, 'hidden_states', ndim=3)
     if h.shape[-1] != d_model: raise ValueError(f"`hidden_states` must have shape (b, L, {d_model}), got {tuple(h.shape)}")
 
+def _layer_cache(layer, inference_params, batch_size):
+    "`layer`'s state tensors in the cache (allocated on first use), checked against the batch they are to serve."
+    if layer.layer_idx is None: raise ValueError("decoding with a cache needs the block's `layer_idx`")
+    d = inference_params.key_value_memory_dict
+    if layer.layer_idx not in d: d[layer.layer_idx] = layer.allocate_inference_cache(batch_size, inference_params.max_seqlen)
+    cache = d[layer.layer_idx]
+    if cache[0].shape[0] != batch_size:
+        raise ValueError(f"the decoding cache holds {cache[0].shape[0]} sequences, but the input has a batch of {batch_size}: "
+                         "allocate the cache (InferenceParams, allocate_inference_cache) for this batch size")
+    return cache
+
 # %% ../nbs/05_mamba.ipynb #d4fb6372
 def _proj(W, X):
     "The weight W (m, k) applied to each of X's matrices (b, k, L): (b, m, L), one batched GEMM with W broadcast (stride 0)."
@@ -220,7 +231,8 @@ class Mamba(nn.Module):
         dt, B, C = self._ssm_inputs(x.mT)
         A = -torch.exp(self.A_log.float())                                             # (d_inner, N)
         return selective_scan_fn(x, dt, A, B, C, self.D.float(), z=z, delta_bias=self.dt_proj.bias.float(),
-                                 delta_softplus=True, return_last_state=return_last_state, backend=self.backend)
+                                 delta_softplus=True, return_last_state=return_last_state, backend=self.backend,
+                                 check_stability=False)   # A < 0 by construction: no host read
 
     def step(self, hidden_states, conv_state, ssm_state):
         "Decode one token (b, 1, d_model), updating `conv_state` (b, d_inner, d_conv) and `ssm_state` (b, d_inner, N) in place."
@@ -245,10 +257,7 @@ class Mamba(nn.Module):
                 torch.zeros(batch_size, self.d_inner, self.d_state, device=w.device, dtype=dtype or self.in_proj.weight.dtype))
 
     def _get_states_from_cache(self, inference_params, batch_size):
-        d = inference_params.key_value_memory_dict
-        if self.layer_idx is None: raise ValueError("decoding with a cache needs the block's `layer_idx`")
-        if self.layer_idx not in d: d[self.layer_idx] = self.allocate_inference_cache(batch_size, inference_params.max_seqlen)
-        return d[self.layer_idx]
+        return _layer_cache(self, inference_params, batch_size)
 
 
 # %% ../nbs/05_mamba.ipynb #4940b031
@@ -433,7 +442,7 @@ class S4DMixer(nn.Module):
         dt = self.log_dt.exp()[None, :, None].to(x.dtype).expand_as(x).contiguous()        # (b, d_inner, L) constant in t
         A = -torch.exp(self.A_log.float())
         return selective_scan_fn(x, dt, A, self.B, self.C, self.D.float(), z=z, return_last_state=return_last_state,
-                                 backend=self.backend)
+                                 backend=self.backend, check_stability=False)
 
     def step(self, hidden_states, conv_state, ssm_state):
         "Decode one token (b, 1, d_model), updating the states in place."
@@ -612,10 +621,12 @@ class GenerationMixin:
         return GenerateOutput(out, scores) if output_scores else out
 
     def _check_ids(self, input_ids):
-        "Token ids must index the embedding (this reads them on the host, once)."
-        n = self.config.padded_vocab_size
+        "Token ids must be in the vocabulary: [0, vocab_size), not the padding rows after it (read on the host, once)."
+        n, p = self.config.vocab_size, self.config.padded_vocab_size
         if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= n):
-            raise ValueError(f"`input_ids` must be in [0, {n}), got values in [{input_ids.min().item()}, {input_ids.max().item()}]")
+            pad = f"; ids in [{n}, {p}) are padding rows of the embedding" if p > n else ""
+            raise ValueError(f"`input_ids` must be in [0, vocab_size) = [0, {n}), got values in "
+                             f"[{input_ids.min().item()}, {input_ids.max().item()}]{pad}")
 
 
 # %% ../nbs/05_mamba.ipynb #a6bc9ede
@@ -655,17 +666,26 @@ class MambaLMHeadModel(nn.Module, GenerationMixin):
         d = Path(pretrained_model_name)
         if not (d / 'config.json').is_file():
             raise FileNotFoundError(f"{str(d)!r} is not a directory with a config.json (nothing is downloaded: pass a local path)")
-        config = MambaConfig.from_dict(json.loads((d / 'config.json').read_text()))
+        try: cfg = json.loads((d / 'config.json').read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{str(d / 'config.json')!r} is not valid JSON ({e}): the file is truncated or corrupted") from e
+        if not isinstance(cfg, dict): raise ValueError(f"{str(d / 'config.json')!r} must hold a JSON object, got {type(cfg).__name__}")
+        config = MambaConfig.from_dict(cfg)
         st, pt = d / 'model.safetensors', d / 'pytorch_model.bin'
-        sd = None
+        load = None
         if st.is_file():
             try:
                 from safetensors.torch import load_file
-                sd = load_file(str(st))
+                f, load = st, lambda: load_file(str(st))
             except ImportError: pass
-        if sd is None:
+        if load is None:
             if not pt.is_file(): raise FileNotFoundError(f"no pytorch_model.bin (or loadable model.safetensors) in {str(d)!r}")
-            sd = torch.load(pt, map_location='cpu', weights_only=True)
+            f, load = pt, lambda: torch.load(pt, map_location='cpu', weights_only=True)
+        try: sd = load()
+        except Exception as e:   # a truncated zip, a bad header, ... (weights_only: a pickle that is not plain tensors too)
+            raise ValueError(f"{str(f)!r} could not be read as a checkpoint ({type(e).__name__}: {str(e)[:200]}): "
+                             "the file is truncated, corrupted or not a state dict") from e
+        if not isinstance(sd, dict): raise ValueError(f"{str(f)!r} must hold a state dict, got {type(sd).__name__}")
         model = cls(config, device=device, dtype=dtype, **kwargs)
         if config.tie_embeddings: sd.setdefault('lm_head.weight', sd.get('backbone.embedding.weight'))
         model.load_state_dict(sd)
@@ -743,9 +763,7 @@ class CausalSelfAttention(nn.Module):
         pos = ip.position.view(1) if on_device else torch.arange(off, off + L, device=x.device)
         q, k = _rope(q, pos, self.rope_base), _rope(k, pos, self.rope_base)
         if inference_params is not None:
-            cache = inference_params.key_value_memory_dict
-            if self.layer_idx not in cache: cache[self.layer_idx] = self.allocate_inference_cache(b, inference_params.max_seqlen)
-            kc, vc = cache[self.layer_idx]                                              # (b, h, max_seqlen, hd) each
+            kc, vc = _layer_cache(self, inference_params, b)                            # (b, h, max_seqlen, hd) each
             if off + L > kc.shape[2]: raise ValueError(f"KV cache holds {kc.shape[2]} tokens; {off + L} needed")
             if off > 0 and L != 1: raise ValueError("after the prompt, decode one token at a time")
             if on_device:   # write at the device-side position, attend to the filled slots of the static cache

@@ -50,7 +50,8 @@ class MultiScaleMamba(Mamba):
         xc, z, dt, B, C = self._inputs(hidden_states)
         A = -torch.exp(self.A_log.float())
         y_f, h_f = selective_scan_fn(xc, dt, A, B, C, self.D.float(), delta_bias=self.dt_proj.bias.float(),
-                                     delta_softplus=True, return_last_state=True, backend=self.backend)
+                                     delta_softplus=True, return_last_state=True, backend=self.backend,
+                                     check_stability=False)
         return xc, z, y_f, h_f
 
     def _slow_params(self, s):
@@ -73,7 +74,8 @@ def slow_scan(u: torch.Tensor,        # inputs (b, D, J)
              ) -> torch.Tensor:       # y (b, D, J)
     "The selective scan (softplus on `delta + delta_bias`) for short sequences: a time-major loop, one fused step per token."
     be = _pick_backend(backend, u.device)
-    if be != 'torch': return selective_scan_fn(u, delta, A, B, C, D, delta_bias=delta_bias, delta_softplus=True, backend=be)
+    if be != 'torch': return selective_scan_fn(u, delta, A, B, C, D, delta_bias=delta_bias, delta_softplus=True, backend=be,
+                                               check_stability=False)
     ct = torch.float64 if u.dtype == torch.float64 else torch.float32
     dt = F.softplus(delta.to(ct) + delta_bias.to(ct)[:, None]).permute(2, 0, 1)              # (J, b, D)
     dA = torch.exp(dt[..., None] * A.to(ct))                                                 # (J, b, D, N)
@@ -177,10 +179,9 @@ def _ms_step(self, hidden_states, cache):
 
 def _ms_forward_cached(self, hidden_states, inference_params):
     "With a cache: the prompt (seqlen_offset 0) is run token by token to fill it; afterwards one token per call."
-    if self.layer_idx is None: raise ValueError("decoding with a cache needs the block's `layer_idx`")
-    d = inference_params.key_value_memory_dict
-    if self.layer_idx not in d: d[self.layer_idx] = self.allocate_inference_cache(hidden_states.shape[0], inference_params.max_seqlen)
-    return torch.cat([self.step(hidden_states[:, t:t + 1], d[self.layer_idx]) for t in range(hidden_states.shape[1])], 1)
+    from effseq.mamba import _layer_cache
+    cache = _layer_cache(self, inference_params, hidden_states.shape[0])
+    return torch.cat([self.step(hidden_states[:, t:t + 1], cache) for t in range(hidden_states.shape[1])], 1)
 
 MultiScaleMamba.allocate_inference_cache = _ms_allocate
 MultiScaleMamba._fast_step = _fast_step

@@ -12,7 +12,7 @@ from .scan import linear_scan
 
 # %% auto #0
 __all__ = ['check_scan_inputs', 'selective_scan_ref', 'make_scan_inputs', 'selective_scan_torch', 'scan_grads',
-           'check_state_update_inputs', 'selective_state_update_ref', 'selective_cpu_experiment']
+           'check_state_update_inputs', 'heads_to_channels', 'selective_state_update_ref', 'selective_cpu_experiment']
 
 # %% ../nbs/04_selective.ipynb #dafc0bcb
 def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initial_state=None):
@@ -124,33 +124,74 @@ def scan_grads(fn, args: dict, dout: torch.Tensor, dlast: torch.Tensor | None = 
     return {k: v.grad for k, v in leaves.items()}
 
 # %% ../nbs/04_selective.ipynb #db1d23bb
-def check_state_update_inputs(state, x, dt, A, B, C):
-    "Check the shapes of a decode step's arguments; raise a ValueError naming the first one that is wrong."
+def check_state_update_inputs(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, state_batch_indices=None):
+    "Check a decode step's arguments in the channel layout (shapes, dtypes, devices) before `state` is touched; raise naming the first one that is wrong."
     check_tensor(state, 'state', ndim=3); check_tensor(x, 'x', ndim=2)
-    b, Dm, N = state.shape
-    for name, X, shape in (('x', x, (b, Dm)), ('dt', dt, (b, Dm)), ('A', A, (Dm, N))):
+    S, Dm, N = state.shape
+    b = x.shape[0]
+    if state_batch_indices is None:
+        if S != b: raise ValueError(f"`state` must have shape (b, D, N) = ({b}, {Dm}, {N}) (or pass `state_batch_indices`), got {tuple(state.shape)}")
+    else:
+        check_tensor(state_batch_indices, 'state_batch_indices', ndim=1, floating=False)
+        if state_batch_indices.dtype not in (torch.int32, torch.int64) or state_batch_indices.shape[0] != b:
+            raise ValueError(f"`state_batch_indices` must be an int32/int64 tensor of shape ({b},) (a state slot per sequence, "
+                             f"negative for padding), got {state_batch_indices.dtype} {tuple(state_batch_indices.shape)}")
+    for name, X, shape in (('x', x, (b, Dm)), ('dt', dt, (b, Dm)), ('A', A, (Dm, N)), ('D', D, (Dm,)), ('z', z, (b, Dm)),
+                           ('dt_bias', dt_bias, (Dm,))):
+        if X is None: continue                                   # (only D, z and dt_bias may be left out)
         check_tensor(X, name)
         if tuple(X.shape) != shape: raise ValueError(f"`{name}` must have shape {shape}, got {tuple(X.shape)}")
     for name, X in (('B', B), ('C', C)):
         check_tensor(X, name, ndim=(2, 3))
         if X.shape[0] != b or X.shape[-1] != N or (X.dim() == 3 and Dm % X.shape[1]):
             raise ValueError(f"`{name}` must have shape (b, N) = ({b}, {N}) or (b, G, N) with G dividing D={Dm}, got {tuple(X.shape)}")
+    for name, X in (('x', x), ('dt', dt), ('A', A), ('B', B), ('C', C), ('D', D), ('z', z), ('dt_bias', dt_bias),
+                    ('state_batch_indices', state_batch_indices)):
+        if X is not None and X.device != state.device: raise ValueError(f"`{name}` is on {X.device} but `state` is on {state.device}")
 
-def selective_state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
-    "One step of the selective SSM: update `state` (b, D, N) in place and return the output (b, D)."
-    check_state_update_inputs(state, x, dt, A, B, C)
-    b, Dm, N = state.shape
-    ct = torch.float64 if state.dtype == torch.float64 else torch.float32               # compute dtype
+def heads_to_channels(state, x, dt, A, B, C, D=None, z=None, dt_bias=None):
+    "mamba_ssm's multi-head decode layout as the channel layout: state (S, H, P, N) -> (S, H*P, N) (a view), x, dt, z (b, H, P) -> (b, H*P), A (H, P, N), D, dt_bias (H, P) flattened; B, C (b, G, N) with G groups of H/G heads are then G groups of channels. Returns (has_heads, the arguments)."
+    check_tensor(state, 'state', ndim=(3, 4))
+    if state.dim() == 3: return False, (state, x, dt, A, B, C, D, z, dt_bias)
+    S, H, P, N = state.shape
+    check_tensor(x, 'x', ndim=3); b = x.shape[0]
+    for name, X, shape in (('x', x, (b, H, P)), ('dt', dt, (b, H, P)), ('A', A, (H, P, N)), ('D', D, (H, P)), ('z', z, (b, H, P)),
+                           ('dt_bias', dt_bias, (H, P))):
+        if X is None: continue
+        check_tensor(X, name)
+        if tuple(X.shape) != shape: raise ValueError(f"`{name}` must have shape {shape} (multi-head layout), got {tuple(X.shape)}")
+    for name, X in (('B', B), ('C', C)):
+        check_tensor(X, name, ndim=3)
+        if X.shape[0] != b or X.shape[2] != N or H % X.shape[1]:
+            raise ValueError(f"`{name}` must have shape (b, ngroups, N) = ({b}, G, {N}) with G dividing nheads={H}, got {tuple(X.shape)}")
+    if state.stride(1) != P * state.stride(2):
+        raise ValueError(f"`state` (slots, nheads, headdim, dstate) must hold its heads and head dims as one axis (stride(1) == headdim * "
+                         f"stride(2)), got strides {state.stride()}: it is updated in place, so it cannot be copied")
+    flat = lambda X, lead: X.reshape(*lead, H * P) if X is not None else None
+    return True, (state.view(S, H * P, N), flat(x, (b,)), flat(dt, (b,)), A.reshape(H * P, N), B, C, flat(D, ()), flat(z, (b,)),
+                  flat(dt_bias, ()))
+
+def selective_state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, state_batch_indices=None):
+    "One step of the selective SSM (`mamba_ssm`'s signature and layouts): update `state` in place and return the output, (b, D) or (b, H, P) with heads."
+    has_heads, (st, x3, dt3, A3, B3, C3, D3, z3, dtb3) = heads_to_channels(state, x, dt, A, B, C, D, z, dt_bias)
+    check_state_update_inputs(st, x3, dt3, A3, B3, C3, D3, z3, dtb3, state_batch_indices)
+    b, Dm, N = x3.shape[0], st.shape[1], st.shape[2]
+    rows = torch.arange(b, device=st.device) if state_batch_indices is None else state_batch_indices.long()
+    if (rows >= st.shape[0]).any():
+        raise ValueError(f"`state_batch_indices` must be < the number of state slots {st.shape[0]} (or negative for padding), got {rows.max().item()}")
+    keep = rows >= 0                                                                     # padding rows: no update, output 0
+    ct = torch.float64 if st.dtype == torch.float64 else torch.float32                  # compute dtype
     ex = lambda X: (X[:, None] if X.dim() == 2 else X.repeat_interleave(Dm // X.shape[1], 1)).to(ct)  # (b, D or 1, N)
-    d = dt.to(ct) + (dt_bias.to(ct) if dt_bias is not None else 0)
+    d = dt3.to(ct) + (dtb3.to(ct) if dtb3 is not None else 0)
     if dt_softplus: d = F.softplus(d)
-    dA = torch.exp(d[..., None] * A.to(ct))                                           # (b, D, N)
-    new = state.to(ct) * dA + (d * x.to(ct))[..., None] * ex(B)
-    state.copy_(new)
-    out = (new * ex(C)).sum(-1)
-    if D is not None: out = out + x.to(ct) * D.to(ct)
-    if z is not None: out = out * F.silu(z.to(ct))
-    return out.to(x.dtype)
+    dA = torch.exp(d[..., None] * A3.to(ct))                                          # (b, D, N)
+    new = st[rows.clamp(min=0)].to(ct) * dA + (d * x3.to(ct))[..., None] * ex(B3)
+    st[rows[keep]] = new[keep].to(st.dtype)
+    out = (new * ex(C3)).sum(-1)
+    if D3 is not None: out = out + x3.to(ct) * D3.to(ct)
+    if z3 is not None: out = out * F.silu(z3.to(ct))
+    out = torch.where(keep[:, None], out, 0.0).to(x.dtype)
+    return out.view(x.shape) if has_heads else out
 
 # %% ../nbs/04_selective.ipynb #58784934
 @register_experiment('selective_cpu', '04_selective', 'Selective scan on the CPU: reference loop vs vectorised path',

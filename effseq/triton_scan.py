@@ -9,11 +9,11 @@ __all__ = ['INTERPRET', 'LANE_MAX_N', 'BWD_PROGRAMS_PER_SM', 'NO_FLIP_ASM', 'POR
            'gpu_flip_test', 'gpu_compile_amp_test', 'benchmark_scan', 'benchmark_table']
 
 # %% ../nbs/04a_triton_scan.ipynb #6a549de0
-import itertools, math, os, re, types
+import itertools, math, os, re, types, warnings
 from typing import Optional
 import torch
 from .core import *
-from .selective import (check_scan_inputs, check_state_update_inputs, selective_scan_ref, selective_scan_torch, selective_state_update_ref,
+from .selective import (check_scan_inputs, check_state_update_inputs, heads_to_channels, selective_scan_ref, selective_scan_torch, selective_state_update_ref,
                               make_scan_inputs, scan_grads)
 import sys
 if not torch.cuda.is_available() and 'triton' not in sys.modules:   # no GPU: Triton kernels run in its interpreter,
@@ -294,13 +294,13 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
         n_seg = 1                                           # programs fill the GPU twice over: no segment pass
     else:                                               # else about `waves` programs per multiprocessor (the
         # state-loop backward: three rounds of its programs, which even out programs that finish at different times)
-        n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 3 * BWD_PROGRAMS_PER_SM}.get(kernel, 4)) * sms // programs)
+        n_seg = -(-(waves or {'lane': 8, 'nloop_bwd': 3 * BWD_PROGRAMS_PER_SM}.get(kernel, 4)) * sms // max(1, programs))   # (b = 0: none)
     n_seg = max(1, min(n_tiles, n_seg))
-    seg_len = -(-n_tiles // n_seg) * BL
+    seg_len = max(1, -(-n_tiles // n_seg)) * BL                  # (one tile's length for L = 0: nothing to launch)
     if stages is None:   # pipelined loads: the lane kernel's time loop, the backward's state loop, and the forward's
         # state loop when programs are few
         stages = {'lane': 2, 'nloop_bwd': 3}.get(kernel, 3 if kernel == 'nloop' and programs < 16 * sms else 1)
-    return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=-(-L // seg_len), num_warps=num_warps,
+    return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=max(1, -(-L // seg_len)), num_warps=num_warps,
                       stages=stages, kernel=kernel, nsub=nsub)
 
 def _train_configs(b, D, N, L, ch_per_group, device) -> tuple[ScanConfig, ScanConfig]:
@@ -339,7 +339,8 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_DTB=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  HAS_H0=initial_state is not None, B_CONST=sB[5], C_CONST=sC[5], BD=cfg.BD, BN=cfg.BN, BL=cfg.BL,
                  num_warps=cfg.num_warps)
-    if L == 0: return y, (initial_state.float() if initial_state is not None else hlast.zero_()), (tiles if store_tiles else None)
+    if b * DIM * L == 0:   # nothing to scan (and no empty grid to launch)
+        return y, (initial_state.float() if initial_state is not None and L == 0 else hlast.zero_()), (tiles if store_tiles else None)
     if cfg.kernel == 'lane': raise ValueError("'lane' is a backward kernel; the forward kernels are 'nloop', 'seq' and 'scan'")
     if cfg.kernel == 'nloop':   # plus a per-program scratch holding the N running states (two buffers of rows)
         n_dblk, pick = triton.cdiv(DIM, cfg.BD), min(8, cfg.BL) if u.element_size() == 2 else 1
@@ -527,7 +528,7 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     if cfg.kernel == 'nloop_bwd':
         flags['OUT_Z'] = out_z is not None
         flags['FLIP'] = _nloop_bwd_flip(kernel, grid, args, flags, u.element_size())
-    if L > 0:
+    if b * DIM * L > 0:
         if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, **flags)
         kernel[grid](*args, SEG_PASS=False, **flags)
     else:
@@ -1041,17 +1042,22 @@ def _nloop_bwd_flip(kernel, grid, args, flags, itemsize) -> tuple:
 
 # %% ../nbs/04a_triton_scan.ipynb #6a2456d6
 @triton.jit
-def _state_update_kernel(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, out_ptr,
-                         DIM, N, ch_per_group, s_sb, s_sd, s_sn, s_xb, s_xd, s_tb, s_td, s_ad, s_an,
+def _state_update_kernel(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, out_ptr, sbi_ptr,
+                         DIM, N, ch_per_group, n_slots, s_sb, s_sd, s_sn, s_xb, s_xd, s_tb, s_td, s_ad, s_an,
                          s_Bb, s_Bg, s_Bn, s_Cb, s_Cg, s_Cn, s_zb, s_zd, s_ob, s_od,
                          HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr, SOFTPLUS: tl.constexpr,
-                         BD: tl.constexpr, BN: tl.constexpr):
+                         HAS_SBI: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1)
+    row = pid_b                                      # the state slot of this sequence: its own, or the one it is given
+    if HAS_SBI:
+        row = tl.load(sbi_ptr + pid_b).to(tl.int64)
     offs_d = (pid_d * BD + tl.arange(0, BD)).to(tl.int64); offs_n = tl.arange(0, BN)
+    rows = tl.zeros((BD,), dtype=tl.int64) + row
+    valid = (rows >= 0) & (rows < n_slots)           # a negative slot is padding; one past the end is never touched
     mask_d = offs_d < DIM; mask_n = offs_n < N
-    mdn = mask_d[:, None] & mask_n[None, :]
+    mdn = (mask_d & valid)[:, None] & mask_n[None, :]
     g = (pid_d * BD) // ch_per_group
-    sp = state_ptr + pid_b * s_sb + offs_d[:, None] * s_sd + offs_n[None, :] * s_sn
+    sp = state_ptr + row * s_sb + offs_d[:, None] * s_sd + offs_n[None, :] * s_sn
     h = tl.load(sp, mask=mdn, other=0.0).to(tl.float32)
     x = tl.load(x_ptr + pid_b * s_xb + offs_d * s_xd, mask=mask_d, other=0.0).to(tl.float32)
     dt = tl.load(dt_ptr + pid_b * s_tb + offs_d * s_td, mask=mask_d, other=0.0).to(tl.float32)
@@ -1070,22 +1076,25 @@ def _state_update_kernel(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z
     if HAS_Z:
         zz = tl.load(z_ptr + pid_b * s_zb + offs_d * s_zd, mask=mask_d, other=0.0).to(tl.float32)
         out = out * zz * tl.sigmoid(zz)
+    out = tl.where(valid, out, tl.where(rows < 0, 0.0, float('nan')))  # padding: 0; a slot out of range: NaN, so it shows
     tl.store(out_ptr + pid_b * s_ob + offs_d * s_od, out.to(out_ptr.dtype.element_ty), mask=mask_d)
 
-def state_update_triton(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
-    "Launch the decode-step kernel: update `state` (b, D, N) in place, return the output (b, D)."
-    b, DIM, N = state.shape
+def state_update_triton(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, state_batch_indices=None):
+    "Launch the decode-step kernel: update `state` (slots, D, N) in place, return the output (b, D); sequence i uses slot i, or `state_batch_indices[i]`."
+    b, (S, DIM, N) = x.shape[0], state.shape
     g3 = lambda X: X if X.dim() == 3 else X[:, None]
     B3, C3 = g3(B), g3(C)
     out = torch.empty(b, DIM, device=x.device, dtype=x.dtype)
     BN = _next_pow2(N); BD = max(1, min(16, 2048 // BN)); cpg = DIM // B3.shape[1]
     while cpg % BD: BD //= 2
     zz = z if z is not None else x
+    vec = lambda v: v.contiguous() if v is not None else x                      # D and dt_bias are read with stride 1
+    sbi = state_batch_indices
     _state_update_kernel[(b, triton.cdiv(DIM, BD))](
-        state, x, dt, A, B3, C3, D if D is not None else x, zz, dt_bias if dt_bias is not None else x, out,
-        DIM, N, cpg, *state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B3.stride(), *C3.stride(), *zz.stride(),
+        state, x, dt, A, B3, C3, vec(D), zz, vec(dt_bias), out, sbi if sbi is not None else out,
+        DIM, N, cpg, S, *state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B3.stride(), *C3.stride(), *zz.stride(),
         *out.stride(), HAS_D=D is not None, HAS_Z=z is not None, HAS_DTB=dt_bias is not None, SOFTPLUS=bool(dt_softplus),
-        BD=BD, BN=BN)
+        HAS_SBI=sbi is not None, BD=BD, BN=BN)
     return out
 
 # %% ../nbs/04a_triton_scan.ipynb #97efd574
@@ -1134,7 +1143,7 @@ def _setup(ctx, inputs, output):
 
 def _backward(ctx, dy, dlast, dtiles):
     u, delta, A, B, C, D, z, delta_bias, initial_state, tiles = ctx.saved_tensors
-    if tiles.numel() == 0 and u.shape[-1] > 0:
+    if tiles.numel() == 0 and u.numel() > 0:
         raise RuntimeError("selective_scan_fn: the forward did not keep the tile states (was grad mode off?)")
     dy = dy if dy is not None else torch.zeros_like(u)
     grads = _scan_bwd_op(u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus, initial_state, tiles, dy, dlast)
@@ -1150,10 +1159,20 @@ def _pick_backend(backend, device) -> str:
     if backend is not None: return backend
     return 'triton' if (HAS_TRITON and device.type == 'cuda') else 'torch'
 
+def _warn_if_unstable(A):
+    "Warn when A has positive entries: then |exp(delta A)| > 1 and the states grow without bound (reads A on the host)."
+    if A.is_complex(): A = A.real
+    if torch.compiler.is_compiling() or (A.is_cuda and torch.cuda.is_current_stream_capturing()): return
+    n = int((A > 0).sum())
+    if n: warnings.warn(f"`A` has {n} positive entries: the system is unstable (|exp(delta A)| > 1) and the outputs can overflow "
+                        "to inf/nan over long sequences; Mamba keeps A = -exp(A_log) < 0. Pass check_stability=False to skip this check.",
+                        RuntimeWarning, stacklevel=3)
+
 def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                      return_last_state=False, initial_state=None, backend: str | None = None):
-    "Mamba's selective scan (`mamba_ssm` signature): y (b, D, L), and the last state (b, D, N) if asked."
+                      return_last_state=False, initial_state=None, backend: str | None = None, check_stability: bool = True):
+    "Mamba's selective scan (`mamba_ssm` signature): y (b, D, L), and the last state (b, D, N) in float32 if asked."
     check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    if check_stability: _warn_if_unstable(A)
     be = _pick_backend(backend, u.device)
     if be == 'ref': return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
     if be == 'torch': return selective_scan_torch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
@@ -1161,15 +1180,17 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
     needs_grad = torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad
                                                  for x in (u, delta, A, B, C, D, z, delta_bias, initial_state))
     y, last, _ = _scan_fwd_op(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), initial_state, needs_grad)
-    return (y, last.to(u.dtype) if u.dtype != torch.float32 else last) if return_last_state else y
+    return (y, last) if return_last_state else y                    # the state in float32 on every backend, as mamba_ssm
 
-def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, backend: str | None = None):
-    "One decode step (`mamba_ssm` signature): update `state` (b, D, N) in place and return the output (b, D)."
+def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, state_batch_indices=None,
+                           backend: str | None = None):
+    "One decode step (`mamba_ssm` signature and layouts, heads and `state_batch_indices` too): update `state` in place, return the output."
     be = _pick_backend(backend, state.device)
-    if be == 'triton':
-        check_state_update_inputs(state, x, dt, A, B, C)
-        return state_update_triton(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
-    return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
+    if be != 'triton': return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus, state_batch_indices)
+    has_heads, args = heads_to_channels(state, x, dt, A, B, C, D, z, dt_bias)
+    check_state_update_inputs(*args, state_batch_indices)      # (the slot indices are not read on the host: see the text)
+    out = state_update_triton(*args, dt_softplus, state_batch_indices)
+    return out.view(x.shape) if has_heads else out
 
 # %% ../nbs/04a_triton_scan.ipynb #1103710e
 SWEEP_TOL = {torch.float32: (6e-4, 2e-3), torch.float16: (3e-3, 5e-3), torch.bfloat16: (3e-2, 5e-2)}
