@@ -20,11 +20,11 @@ from .conv import causal_conv1d_fn, causal_conv1d_update, causal_conv1d_ref, con
 from .norm import RMSNorm, layer_norm_fn
 
 # %% auto #0
-__all__ = ['MIXERS', 'CausalLMOutput', 'GenerateOutput', 'MambaConfig', 'InferenceParams', 'inverse_softplus', 'Mamba',
-           'set_scan_backend', 'MambaInnerFn', 'mamba_inner_fn', 'mamba_inner_ref', 'mamba_step_update', 'S4DMixer',
-           'add_norm', 'Block', 'MixerModel', 'sample', 'DecodeGraph', 'GenerationMixin', 'MambaLMHeadModel',
-           'count_params', 'decode_logits', 'TransformerConfig', 'CausalSelfAttention', 'TransformerBlock',
-           'TransformerLM', 'baseline_models']
+__all__ = ['MIXERS', 'CausalLMOutput', 'GenerateOutput', 'CHECKSUMS', 'MambaConfig', 'InferenceParams', 'inverse_softplus',
+           'Mamba', 'set_scan_backend', 'MambaInnerFn', 'mamba_inner_fn', 'mamba_inner_ref', 'mamba_step_update',
+           'S4DMixer', 'add_norm', 'Block', 'MixerModel', 'sample', 'DecodeGraph', 'GenerationMixin',
+           'MambaLMHeadModel', 'count_params', 'decode_logits', 'TransformerConfig', 'CausalSelfAttention',
+           'TransformerBlock', 'TransformerLM', 'baseline_models']
 
 # %% ../nbs/05_mamba.ipynb #de8c8ec3
 _SSM_KEYS = ('d_state', 'd_conv', 'expand', 'dt_rank', 'dt_min', 'dt_max', 'dt_init', 'dt_scale', 'dt_init_floor',
@@ -630,6 +630,28 @@ class GenerationMixin:
 
 
 # %% ../nbs/05_mamba.ipynb #a6bc9ede
+CHECKSUMS = 'effseq_checksums.json'   # written by save_pretrained beside the state-spaces files; checked by from_pretrained
+
+def _read_checksums(d: Path) -> dict:
+    "The files and SHA-256 that `save_pretrained` recorded in folder d ({} if it wrote none: a folder from elsewhere)."
+    f = d / CHECKSUMS
+    if not f.is_file(): return {}
+    try: m = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(f)!r} is not valid JSON ({e}): the file is truncated or corrupted") from e
+    if not (isinstance(m, dict) and m.get('format') == 'effseq checksums 1' and isinstance(m.get('files'), dict)):
+        raise ValueError(f"{str(f)!r} is not an effseq checksum file")
+    return m['files']
+
+def _verify(f: Path, sums: dict):
+    "Raise, naming f, if `sums` records f and f's size or SHA-256 differs."
+    rec = sums.get(f.name)
+    if rec is None: return
+    if f.stat().st_size != rec['bytes']:
+        raise ValueError(f"{str(f)!r} has {f.stat().st_size:,} bytes where {CHECKSUMS} records {rec['bytes']:,}: the file is truncated or was replaced")
+    if sha256_file(f) != rec['sha256']:
+        raise ValueError(f"{str(f)!r} is corrupted: its SHA-256 differs from the one {CHECKSUMS} records")
+
 class MambaLMHeadModel(nn.Module, GenerationMixin):
     "A Mamba language model (`mamba_ssm`'s `MambaLMHeadModel`): backbone `MixerModel` and a tied `lm_head`."
     def __init__(self, config: MambaConfig, initializer_cfg=None, device=None, dtype=None):
@@ -650,15 +672,21 @@ class MambaLMHeadModel(nn.Module, GenerationMixin):
         return CausalLMOutput(logits=self._logits(input_ids, inference_params, num_last_tokens))
 
     def save_pretrained(self, save_directory, safe_serialization: bool = False):
-        "Write `config.json` and `pytorch_model.bin` (or `model.safetensors`) in the state-spaces layout."
+        "Write `config.json` and `pytorch_model.bin` (or `model.safetensors`) in the state-spaces layout, each file whole or not at all, and their SHA-256 in `effseq_checksums.json`, written last."
         d = Path(save_directory); d.mkdir(parents=True, exist_ok=True)
-        (d / 'config.json').write_text(json.dumps(self.config.to_dict(), indent=2))
         sd = self.state_dict()
         if safe_serialization:
             from safetensors.torch import save_file
             if self.config.tie_embeddings: sd.pop('lm_head.weight')               # safetensors refuses shared tensors
-            save_file({k: v.contiguous() for k, v in sd.items()}, str(d / 'model.safetensors'))
-        else: torch.save(sd, d / 'pytorch_model.bin')
+            weights, other = 'model.safetensors', 'pytorch_model.bin'
+            atomic_write(d / weights, lambda tmp: save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp)))
+        else:
+            weights, other = 'pytorch_model.bin', 'model.safetensors'
+            atomic_write(d / weights, lambda tmp: torch.save(sd, tmp))
+        atomic_write(d / 'config.json', json.dumps(self.config.to_dict(), indent=2))
+        (d / other).unlink(missing_ok=True)                   # an older save's other format would be loaded first
+        sums = {n: dict(bytes=(d / n).stat().st_size, sha256=sha256_file(d / n)) for n in ('config.json', weights)}
+        atomic_write(d / CHECKSUMS, json.dumps(dict(format='effseq checksums 1', files=sums), indent=1))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name, device=None, dtype=None, **kwargs):
@@ -666,6 +694,8 @@ class MambaLMHeadModel(nn.Module, GenerationMixin):
         d = Path(pretrained_model_name)
         if not (d / 'config.json').is_file():
             raise FileNotFoundError(f"{str(d)!r} is not a directory with a config.json (nothing is downloaded: pass a local path)")
+        sums = _read_checksums(d)
+        _verify(d / 'config.json', sums)
         try: cfg = json.loads((d / 'config.json').read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{str(d / 'config.json')!r} is not valid JSON ({e}): the file is truncated or corrupted") from e
@@ -681,6 +711,7 @@ class MambaLMHeadModel(nn.Module, GenerationMixin):
         if load is None:
             if not pt.is_file(): raise FileNotFoundError(f"no pytorch_model.bin (or loadable model.safetensors) in {str(d)!r}")
             f, load = pt, lambda: torch.load(pt, map_location='cpu', weights_only=True)
+        _verify(f, sums)
         try: sd = load()
         except Exception as e:   # a truncated zip, a bad header, ... (weights_only: a pickle that is not plain tensors too)
             raise ValueError(f"{str(f)!r} could not be read as a checkpoint ({type(e).__name__}: {str(e)[:200]}): "
