@@ -14,7 +14,7 @@ import torch
 # %% auto #0
 __all__ = ['TOLERANCES', 'EXPERIMENTS', 'default_device', 'seed_everything', 'tolerances', 'close_report', 'assert_close',
            'check_tensor', 'check_choice', 'check_number', 'time_fn', 'subplots', 'plot_lines', 'md_table', 'Claim',
-           'ExperimentResult', 'Experiment', 'register_experiment', 'atomic_write', 'sha256_file']
+           'ExperimentResult', 'Experiment', 'register_experiment', 'atomic_write', 'sha256_file', 'verify_file']
 
 # %% ../nbs/00_core.ipynb #c93b272c
 def default_device() -> torch.device:
@@ -232,3 +232,13 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
     with open(path, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+def verify_file(path, record: dict, manifest: str, what: str = 'file'):
+    "Raise, naming `path`, unless it exists with the size and SHA-256 that `manifest` records for it (`record`: bytes, sha256)."
+    f = Path(path); name = f"{what} {str(f)!r}"
+    if not f.is_file(): raise FileNotFoundError(f"{name} (listed in {manifest}) is missing")
+    n = f.stat().st_size
+    if n != record['bytes']:
+        raise ValueError(f"{name} is {'truncated' if n < record['bytes'] else 'longer than written'}: {n:,} bytes, {manifest} records {record['bytes']:,}")
+    if sha256_file(f) != record['sha256']: raise ValueError(f"{name} is corrupted: its SHA-256 differs from the one {manifest} records")
+

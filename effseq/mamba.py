@@ -645,12 +645,7 @@ def _read_checksums(d: Path) -> dict:
 
 def _verify(f: Path, sums: dict):
     "Raise, naming f, if `sums` records f and f's size or SHA-256 differs."
-    rec = sums.get(f.name)
-    if rec is None: return
-    if f.stat().st_size != rec['bytes']:
-        raise ValueError(f"{str(f)!r} has {f.stat().st_size:,} bytes where {CHECKSUMS} records {rec['bytes']:,}: the file is truncated or was replaced")
-    if sha256_file(f) != rec['sha256']:
-        raise ValueError(f"{str(f)!r} is corrupted: its SHA-256 differs from the one {CHECKSUMS} records")
+    if f.name in sums: verify_file(f, sums[f.name], CHECKSUMS, 'checkpoint file')
 
 class MambaLMHeadModel(nn.Module, GenerationMixin):
     "A Mamba language model (`mamba_ssm`'s `MambaLMHeadModel`): backbone `MixerModel` and a tied `lm_head`."

@@ -126,22 +126,13 @@ def _read_manifest(path: Path) -> dict:
         raise ValueError(f"checkpoint manifest {str(f)!r} is corrupted: its checksum does not match its content")
     return m
 
-def _verify_file(f: Path, rec: dict):
-    "Raise, naming `f`, unless it exists with the size and SHA-256 that trainer.json records for it."
-    if not f.is_file(): raise FileNotFoundError(f"checkpoint file {str(f)!r} (listed in trainer.json) is missing")
-    n = f.stat().st_size
-    if n != rec['bytes']:
-        raise ValueError(f"checkpoint file {str(f)!r} is {'truncated' if n < rec['bytes'] else 'longer than written'}: "
-                         f"{n:,} bytes, trainer.json records {rec['bytes']:,}")
-    if sha256_file(f) != rec['sha256']:
-        raise ValueError(f"checkpoint file {str(f)!r} is corrupted: its SHA-256 differs from the one trainer.json records")
 
 def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:
     "Verify the checkpoint folder `path`, load it into `model` (and `optimizer`), and return its trainer state."
     path = Path(path)
     m = _read_manifest(path)
     files = {role: path / r['name'] for role, r in m['files'].items()}
-    for role, r in m['files'].items(): _verify_file(files[role], r)                     # every file before any weight
+    for role, r in m['files'].items(): verify_file(files[role], r, 'trainer.json', 'checkpoint file')                     # every file before any weight
     if 'model' in files:
         from safetensors.torch import load_model, load_file
         load_model(model, str(files['model']))
