@@ -353,11 +353,23 @@ def table(rows):
     return '\n'.join(lines)
 
 def git_state():
+    """The commit, if git can say, and a SHA-256 over effseq/*.py, which names the code that ran even where the copy's git
+    metadata is stale (the GPU machine's copy of a checkout can carry an older .git): compare it with `sources_sha256()`
+    run in a checkout."""
+    out = dict(effseq_sources_sha256=sources_sha256())
     try:
         head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(['git', 'status', '--porcelain', 'effseq'], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-        return dict(commit=head or None, effseq_dirty=bool(dirty)) if head else None
-    except Exception: return None
+        if head: out.update(commit=head, effseq_dirty=bool(dirty))
+    except Exception: pass
+    return out
+
+def sources_sha256() -> str:
+    import hashlib, glob
+    h = hashlib.sha256()
+    for f in sorted(glob.glob(os.path.join(ROOT, 'effseq', '*.py'))):
+        h.update(os.path.basename(f).encode()); h.update(open(f, 'rb').read())
+    return h.hexdigest()
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
