@@ -451,15 +451,26 @@ def _final_states(x, initial_states, W):
     h = initial_states.to(x.dtype) if initial_states is not None else x.new_zeros(b, D, W - 1)
     return torch.cat([h, x[..., max(0, L - (W - 1)):]], -1)[..., -(W - 1):].contiguous() if W > 1 else x.new_zeros(b, D, 0)
 
-def causal_conv1d_fn(x, weight, bias=None, initial_states=None, return_final_states=False, activation=None,
-                     backend: str | None = None):
-    "Causal depthwise conv1d (`causal-conv1d` signature): out (b, D, L), and the final states (b, D, W-1) if asked."
+def causal_conv1d_fn(x, weight, bias=None, seq_idx=None, initial_states=None, return_final_states=False,
+                     final_states_out=None, activation=None, backend: str | None = None):
+    "Causal depthwise conv1d (`causal-conv1d`'s signature and argument order): out (b, D, L), and the final states (b, D, W-1) if asked, written into `final_states_out` if given."
+    if seq_idx is not None: raise ValueError("`seq_idx` (packed sequences) is not supported yet: leave it None")
     W, silu = check_conv_inputs(x, weight, bias, initial_states, activation)
+    if return_final_states and final_states_out is not None:
+        want = (*x.shape[:2], W - 1)
+        check_tensor(final_states_out, 'final_states_out', floating=False)
+        if tuple(final_states_out.shape) != want or final_states_out.device != x.device:
+            raise ValueError(f"`final_states_out` must have shape (b, D, W - 1) = {want} on {x.device}, "
+                             f"got {tuple(final_states_out.shape)} on {final_states_out.device}")
     if _pick_backend(backend, x.device) == 'torch':
-        return causal_conv1d_ref(x, weight, bias, initial_states, return_final_states, activation)
-    _check_triton(x=x, weight=weight, bias=bias, initial_states=initial_states)
-    out = _conv_fwd_op(x, weight, bias, initial_states, silu)
-    return (out, _final_states(x, initial_states, W)) if return_final_states else out
+        res = causal_conv1d_ref(x, weight, bias, initial_states, return_final_states, activation)
+    else:
+        _check_triton(x=x, weight=weight, bias=bias, initial_states=initial_states)
+        out = _conv_fwd_op(x, weight, bias, initial_states, silu)
+        res = (out, _final_states(x, initial_states, W)) if return_final_states else out
+    if not (return_final_states and final_states_out is not None): return res
+    final_states_out.copy_(res[1])
+    return res[0], final_states_out
 
 # %% ../nbs/04b_conv.ipynb #6178abe5
 def check_update_inputs(x, conv_state, weight, bias=None, activation=None, widths=WIDTHS):
