@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .core import *
 from .selective import selective_scan_ref, selective_state_update_ref
 from .triton_scan import selective_scan_fn, selective_state_update, _pick_backend
-from .mamba import Mamba, MambaConfig, MambaLMHeadModel, InferenceParams, inverse_softplus, count_params
+from .mamba import Mamba, MambaConfig, MambaLMHeadModel, InferenceParams, inverse_softplus, count_params, _check_hidden, _layer_cache
 
 
 # %% auto #0
@@ -94,7 +94,6 @@ def _hold(y_slow: torch.Tensor, k: int, L: int) -> torch.Tensor:
 
 def _ms_forward(self, hidden_states, inference_params=None):
     "MS-Mamba on a whole sequence (b, L, d_model) -> (b, L, d_model): fast scan over L, slow scan over L // k."
-    from effseq.mamba import _check_hidden
     _check_hidden(hidden_states, self.d_model)
     if inference_params is not None: return self._forward_cached(hidden_states, inference_params)
     xc, z, y_f, _ = self._fast(hidden_states)
@@ -179,7 +178,6 @@ def _ms_step(self, hidden_states, cache):
 
 def _ms_forward_cached(self, hidden_states, inference_params):
     "With a cache: the prompt (seqlen_offset 0) is run token by token to fill it; afterwards one token per call."
-    from effseq.mamba import _layer_cache
     cache = _layer_cache(self, inference_params, hidden_states.shape[0])
     return torch.cat([self.step(hidden_states[:, t:t + 1], cache) for t in range(hidden_states.shape[1])], 1)
 
