@@ -18,7 +18,7 @@ from .core import *
 from .scan import linear_scan
 from .selective import check_scan_inputs, make_scan_inputs, _prepare_delta, _expand_bc
 from .triton_scan import selective_scan_fn
-from .conv import causal_conv1d_fn, check_conv_inputs
+from .conv import causal_conv1d_fn, check_conv_inputs, _final_states
 from .mamba import (Mamba, MambaConfig, MambaLMHeadModel, S4DMixer, CausalSelfAttention, _check_hidden, _in_proj,
                           _out_proj)
 from .tasks import TASKS, task_batches, masked_loss
@@ -42,9 +42,12 @@ def _all_gather(x: torch.Tensor, group=None) -> torch.Tensor:
     "Every rank's `x` stacked in rank order: (R, *x.shape), the same on every rank."
     rank, R = _group_info(group)
     if R == 1: return x[None].clone()
-    out = x.new_empty(R, *x.shape)
-    dist.all_gather(list(out.unbind(0)), x.contiguous(), group=group)
-    return out
+    x = x.contiguous().reshape(1, -1) if x.dim() == 0 else x.contiguous()
+    out = x.new_empty(R * x.shape[0], *x.shape[1:])
+    _gather_into(out, x, group=group)
+    return out.view(R, *x.shape)
+
+_gather_into = getattr(dist, 'all_gather_single', None) or dist.all_gather_into_tensor     # (the name changed in torch 2.13)
 
 def sp_split(x: torch.Tensor, dim: int = -1, group=None) -> torch.Tensor:
     "This rank's contiguous chunk of a whole-sequence tensor `x` along `dim` (the length must divide by the group size)."
@@ -186,34 +189,45 @@ def selective_scan_sp(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
 
 _DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
-# %% ../nbs/11_parallel.ipynb #603f94b8
+# %% ../nbs/11_parallel.ipynb #188a9b97
+def _halo_of(T, lens, r: int, W: int):
+    "The W-1 conv inputs before rank r's chunk, from every rank's last min(L_j, W-1) inputs T (R, b, D, W-1), right-aligned."
+    return torch.cat([T[j][..., W - 1 - min(lens[j], W - 1):] for j in range(r)], -1)[..., -(W - 1):]
+
 class _Halo(torch.autograd.Function):
-    "Each rank's last W-1 conv inputs become the next rank's initial states; rank 0 keeps its own (or zeros). Backward: the mirror."
+    "Rank r > 0 gets the W-1 inputs before its chunk (from one or more earlier ranks); rank 0 keeps its own initial states. Backward: the mirror."
     @staticmethod
-    def forward(ctx, tail, first, group):
+    def forward(ctx, tail, first, group, lens, W):
         rank, R = _group_info(group)
-        T = _all_gather(tail, group)                                                   # (R, b, D, W-1)
-        ctx.cfg = (rank, R, group)
-        return first.clone() if rank == 0 else T[rank - 1]
+        T = _all_gather(tail, group)                                                   # (R, b, D, W-1): the one collective
+        ctx.save_for_backward(T); ctx.cfg = (rank, R, group, lens, W)
+        return first.clone() if rank == 0 else _halo_of(T, lens, rank, W)
 
     @staticmethod
     def backward(ctx, dhalo):
-        rank, R, group = ctx.cfg
+        T, = ctx.saved_tensors
+        rank, R, group, lens, W = ctx.cfg
         G = _all_gather(dhalo.contiguous(), group)                                     # every rank's halo gradient
-        dtail = G[rank + 1] if rank + 1 < R else torch.zeros_like(dhalo)               # the next rank's, for our tail
-        return dtail, (dhalo if rank == 0 else None), None
+        with torch.enable_grad():                                                      # which of them fall on our tail
+            Tl = T.detach().requires_grad_()
+            used = sum((_halo_of(Tl, lens, r, W) * G[r]).sum() for r in range(1, R))
+            dT, = torch.autograd.grad(used, Tl)
+        return dT[rank], (dhalo if rank == 0 else None), None, None, None
 
 def causal_conv1d_sp(x, weight, bias=None, initial_states=None, activation=None, group=None, backend: str | None = None):
-    "`causal_conv1d_fn` on this rank's chunk x (b, D, L_local) of a sequence split along L over `group`, with a halo of W-1 inputs from the previous rank; `initial_states` is used on rank 0 only."
+    "`causal_conv1d_fn` on this rank's chunk x (b, D, L_local) of a sequence split along L over `group`, with a halo of the W-1 inputs before the chunk; `initial_states` is used on rank 0 only."
     W, _ = check_conv_inputs(x, weight, bias, initial_states, activation)
     rank, R = _group_info(group)
     b, Dm, L = x.shape
-    if R > 1 and L < W - 1:
-        raise ValueError(f"each rank's chunk must hold at least W - 1 = {W - 1} time steps (the halo), got `x` of length {L} on rank {rank}")
     if R == 1 or W == 1:
         return causal_conv1d_fn(x, weight, bias, initial_states=initial_states, activation=activation, backend=backend)
+    lens = _all_gather(torch.tensor([L], device=x.device), group)[:, 0].tolist()       # chunk lengths (a chunk may be short)
     first = initial_states if initial_states is not None else x.new_zeros(b, Dm, W - 1)
-    halo = _Halo.apply(x[..., L - (W - 1):], first, group)                              # (b, D, W-1)
+    k = min(L, W - 1)
+    tail = (_final_states(x, first, W) if rank == 0 else F.pad(x[..., L - k:], (W - 1 - k, 0)))   # (b, D, W-1), right-aligned
+    lens[0] = W - 1                                                                    # rank 0's tail includes its initial states
+    halo = _Halo.apply(tail, first, group, lens, W)                                    # (b, D, W-1)
+    if L == 0: return halo[..., :0].to(x.dtype)                                        # an empty chunk still joins the backward
     return causal_conv1d_fn(x, weight, bias, initial_states=halo, activation=activation, backend=backend)
 
 # %% ../nbs/11_parallel.ipynb #ac3c93ae
@@ -279,11 +293,27 @@ def ddp_loss(vocab_size: int | None = None) -> Callable:
         return masked_loss(logits, batch, vocab_size) * batch.get('loss_weight', 1.0)
     return loss_fn
 
-def train_ddp(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig, group=None, **kw) -> TrainResult:
+def _ordered_mean_hook(group, bucket):
+    "A DDP comm hook: gather every rank's gradient bucket and sum in rank order, so the result does not depend on how DDP lays out its buckets."
+    t = bucket.buffer()
+    R = dist.get_world_size(group)
+    out = t.new_empty(R * t.numel())
+    fut = _gather_into(out, t.reshape(-1), group=group, async_op=True).get_future()
+    def mean(_):
+        parts = out.view(R, -1)
+        acc = parts[0].clone()
+        for r in range(1, R): acc += parts[r]                                            # a fixed order of additions
+        return acc.div_(R).view_as(t)
+    return fut.then(mean)
+
+def train_ddp(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig, group=None,
+              ordered_reduce: bool = False,   # sum gradients in rank order (bitwise resume with > 2 ranks; an all_gather: R/2 times the traffic)
+              **kw) -> TrainResult:
     "`train` under DistributedDataParallel: every rank draws the global batch `get_batch(step)` and trains on its shard; rank 0 shows the bar and writes checkpoints."
     rank, R = _group_info(group)
     vocab = getattr(getattr(model, 'config', None), 'vocab_size', None)
     ddp = DistributedDataParallel(model, process_group=group) if R > 1 else model
+    if R > 1 and ordered_reduce: ddp.register_comm_hook(group, _ordered_mean_hook)
     kw.setdefault('progress', rank == 0)
     return train(ddp, ddp_batches(get_batch, group), cfg, loss_fn=kw.pop('loss_fn', None) or ddp_loss(vocab), **kw)
 
@@ -327,7 +357,7 @@ def _grads(d: dict) -> dict:
 def _run_case(c: dict, group, tag: str):
     "One check case on this rank of `group`: its outputs and gradients, to be compared with one process's by the caller."
     r, R = _group_info(group)
-    splits = c.get('splits') or [c['L'] // R] * R
+    splits = c.get('splits') or [c.get('L', 0) // R] * R
     o, n = sum(splits[:r]), splits[r]
     kind = c['kind']
     if kind == 'scan':
@@ -362,10 +392,11 @@ def _run_case(c: dict, group, tag: str):
         def fresh():
             m = MambaLMHeadModel(MambaConfig(**c['config'])); m.load_state_dict(c['state']); return m
         m1, m2, d = fresh(), fresh(), os.path.join(c['dir'], f'group-{tag}')
-        one = train_ddp(m1, get, c['cfg'], group, progress=False)                      # cfg.steps in one go
-        train_ddp(fresh(), get, c['cfg'], group, progress=False, stop_at=c['stop_at'], ckpt_dir=d)
+        kw = dict(progress=False, ordered_reduce=c.get('ordered', False))
+        one = train_ddp(m1, get, c['cfg'], group, **kw)                      # cfg.steps in one go
+        train_ddp(fresh(), get, c['cfg'], group, **kw, stop_at=c['stop_at'], ckpt_dir=d)
         files = sorted(os.listdir(d)) if r == 0 else None
-        two = train_ddp(m2, get, c['cfg'], group, progress=False, resume=d)            # stopped, then resumed
+        two = train_ddp(m2, get, c['cfg'], group, **kw, resume=d)            # stopped, then resumed
         return dict(state=m1.state_dict(), history=one.history, resumed=m2.state_dict(), resumed_history=two.history, files=files)
     if kind == 'error':
         try: _ERRORS[c['what']](r, group); return None
@@ -376,14 +407,10 @@ def _err_disagree(r, group):
     a = make_scan_inputs(b=1, D=2, N=2, L=4, with_z=(r == 0))
     selective_scan_sp(**a, group=group)
 
-def _err_halo(r, group):
-    x = torch.randn(1, 2, 2)
-    causal_conv1d_sp(x, torch.randn(2, 4), group=group)
-
 def _err_split(r, group):
     sp_split(torch.randn(1, 2, 10), dim=-1, group=group)
 
-_ERRORS = dict(disagree=_err_disagree, halo=_err_halo, split=_err_split)
+_ERRORS = dict(disagree=_err_disagree, split=_err_split)
 
 def _sp_worker(rank: int, world: int, cases: list) -> list:
     "`run_group`'s job for the chapter's tests: make each case's subgroup (every rank takes part), run the cases of this rank's groups."
