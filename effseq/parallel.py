@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .core import *
 from .scan import linear_scan
 from .selective import check_scan_inputs, make_scan_inputs, _prepare_delta, _expand_bc
-from .triton_scan import selective_scan_fn
+from .triton_scan import selective_scan_fn, _pick_backend, _softplus, _next_pow2, HAS_TRITON, triton, tl
 from .conv import causal_conv1d_fn, check_conv_inputs, _final_states
 from .mamba import (Mamba, MambaConfig, MambaLMHeadModel, S4DMixer, CausalSelfAttention, _check_hidden, _in_proj,
                           _out_proj)
@@ -25,7 +25,7 @@ from .tasks import TASKS, task_batches, masked_loss
 from .train import TrainConfig, TrainResult, train, evaluate, _lm
 
 # %% auto #0
-__all__ = ['sp_split', 'sp_gather', 'chunk_decay', 'state_fixup', 'state_fixup_adjoint', 'compose_carries',
+__all__ = ['SEG', 'sp_split', 'sp_gather', 'chunk_decay', 'state_fixup', 'state_fixup_adjoint', 'compose_carries',
            'compose_grad_carries', 'SelectiveScanSP', 'selective_scan_sp', 'causal_conv1d_sp', 'mamba_forward_sp',
            'sequence_parallel', 'allreduce_grads', 'shard_batch', 'ddp_batches', 'ddp_loss', 'train_ddp', 'run_group',
            'ddp_main']
@@ -117,13 +117,103 @@ def compose_grad_carries(P: torch.Tensor, E0: torch.Tensor, dlast: torch.Tensor)
     E = linear_scan(P, E0, dlast, dim=0, reverse=True)                                 # E[r] = dL/d(state entering rank r)
     return torch.cat([E[1:], dlast[None]])                                             # dL/d(state leaving rank r)
 
-# %% ../nbs/11_parallel.ipynb #01275548
+# %% ../nbs/11_parallel.ipynb #206f75d4
+SEG = 1024   # time steps per program of the fused fix-up kernels (the chunk is split so that many programs share it)
+
+def _bc_strides(X, Dm):
+    "(s_b, s_g, s_d, s_n, s_l, channels per group) addressing X[b, group(d), n, t] for B/C (b, N, L), (b, G, N, L) or constant (D, N)."
+    if X.dim() == 3: return X.stride(0), 0, 0, X.stride(1), X.stride(2), 1
+    if X.dim() == 4: return X.stride(0), X.stride(1), 0, X.stride(2), X.stride(3), Dm // X.shape[1]
+    return 0, 0, X.stride(0), X.stride(1), 0, 1
+
+@triton.jit
+def _load_dt(delta_ptr, bias_ptr, pb, d, t, m, md, s_db, s_dd, s_dl, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
+    "dt = softplus(delta + bias) on a (BD, BL) tile, 0 outside it."
+    dt = tl.load(delta_ptr + pb * s_db + d[:, None] * s_dd + t[None, :] * s_dl, mask=m, other=0.0).to(tl.float32)
+    if HAS_BIAS: dt += tl.load(bias_ptr + d, mask=md, other=0.0).to(tl.float32)[:, None]
+    if SOFTPLUS: dt = _softplus(dt)
+    return tl.where(m, dt, 0.0)
+
+@triton.jit
+def _dt_sum_kernel(out_ptr, delta_ptr, bias_ptr, DIM, L, s_db, s_dd, s_dl,
+                   HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, SEGL: tl.constexpr, BD: tl.constexpr, BL: tl.constexpr):
+    "The sum of dt over each segment of SEGL time steps: out (b, D, n_seg)."
+    pb, ps = tl.program_id(0), tl.program_id(2)
+    d = tl.program_id(1) * BD + tl.arange(0, BD); md = d < DIM
+    acc = tl.zeros([BD], dtype=tl.float32)
+    for l0 in range(ps * SEGL, ps * SEGL + SEGL, BL):
+        t = l0 + tl.arange(0, BL); m = md[:, None] & (t < L)[None, :]
+        acc += tl.sum(_load_dt(delta_ptr, bias_ptr, pb, d, t, m, md, s_db, s_dd, s_dl, HAS_BIAS, SOFTPLUS), axis=1)
+    tl.store(out_ptr + (pb * DIM + d) * tl.num_programs(2) + ps, acc, mask=md)
+
+@triton.jit
+def _fixup_kernel(y_ptr, dy_ptr, part_ptr, delta_ptr, bias_ptr, A_ptr, C_ptr, z_ptr, h_ptr, carry_ptr, DIM, L, N, DG,
+                  s_yb, s_yd, s_yl, s_db, s_dd, s_dl, s_ad, s_an, s_cb, s_cg, s_cd, s_cn, s_cl, s_zb, s_zd, s_zl,
+                  HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_Z: tl.constexpr, ADJOINT: tl.constexpr,
+                  SEGL: tl.constexpr, NP: tl.constexpr, BD: tl.constexpr, BL: tl.constexpr):
+    "Forward: y += silu(z) * sum_n C exp(A cum) h_in over one segment. ADJOINT: the segment's part of sum_t exp(A cum) C silu(z) dy (b, D, n_seg, N)."
+    pb, ps, nseg = tl.program_id(0), tl.program_id(2), tl.num_programs(2)
+    d = tl.program_id(1) * BD + tl.arange(0, BD); n = tl.arange(0, NP)
+    md, mn = d < DIM, n < N
+    mdn = md[:, None] & mn[None, :]
+    a = tl.load(A_ptr + d[:, None] * s_ad + n[None, :] * s_an, mask=mdn, other=0.0).to(tl.float32)          # (BD, NP)
+    cum = tl.load(carry_ptr + (pb * DIM + d) * nseg + ps, mask=md, other=0.0)                               # sum of dt before the segment
+    if ADJOINT: acc = tl.zeros([BD, NP], dtype=tl.float32)
+    else: h = tl.load(h_ptr + (pb * DIM + d[:, None]) * N + n[None, :], mask=mdn, other=0.0)               # (BD, NP)
+    cofs = pb * s_cb + (d // DG) * s_cg + d * s_cd                                                          # (BD,)
+    for l0 in range(ps * SEGL, ps * SEGL + SEGL, BL):
+        t = l0 + tl.arange(0, BL); mt = t < L; m = md[:, None] & mt[None, :]
+        dt = _load_dt(delta_ptr, bias_ptr, pb, d, t, m, md, s_db, s_dd, s_dl, HAS_BIAS, SOFTPLUS)
+        c_t = cum[:, None] + tl.cumsum(dt, axis=1)                                                          # (BD, BL)
+        cum += tl.sum(dt, axis=1)
+        c = tl.load(C_ptr + cofs[:, None, None] + n[None, None, :] * s_cn + t[None, :, None] * s_cl,
+                    mask=m[:, :, None] & mn[None, None, :], other=0.0).to(tl.float32)                    # (BD, BL, NP)
+        lc = tl.exp(a[:, None, :] * c_t[:, :, None]) * c                                                    # decay x C
+        zs = 1.0
+        if HAS_Z:
+            zz = tl.load(z_ptr + pb * s_zb + d[:, None] * s_zd + t[None, :] * s_zl, mask=m, other=0.0).to(tl.float32)
+            zs = zz * tl.sigmoid(zz)
+        yo = pb * s_yb + d[:, None] * s_yd + t[None, :] * s_yl
+        if ADJOINT:
+            g = tl.load(dy_ptr + yo, mask=m, other=0.0).to(tl.float32) * zs
+            acc += tl.sum(lc * g[:, :, None], axis=1)
+        else:
+            y = tl.load(y_ptr + yo, mask=m, other=0.0)
+            tl.store(y_ptr + yo, (y.to(tl.float32) + tl.sum(lc * h[:, None, :], axis=2) * zs).to(y.dtype), mask=m)
+    if ADJOINT: tl.store(part_ptr + ((pb * DIM + d[:, None]) * nseg + ps) * N + n[None, :], acc, mask=mdn)
+
+def _fused_fixup(delta, delta_bias, delta_softplus, A, C, z, y=None, h_in=None, dy=None, sums=None, seg: int = SEG):
+    "The fix-up in two Triton kernels: segment sums of dt, then per segment the forward (y += ..., in place) or the adjoint (returns (b, D, N)); and the segment sums (b, D, n_seg)."
+    b, Dm, L = delta.shape; N = A.shape[1]
+    nseg = max(1, -(-L // seg)); BD, BL, NP = 16, 32, _next_pow2(N)
+    grid = (b, triton.cdiv(Dm, BD), nseg)
+    flags = dict(HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus))
+    bias = delta_bias if delta_bias is not None else delta
+    if sums is None:
+        sums = torch.empty(b, Dm, nseg, device=delta.device, dtype=torch.float32)
+        _dt_sum_kernel[grid](sums, delta, bias, Dm, L, *delta.stride(), **flags, SEGL=seg, BD=BD, BL=BL)
+    if y is None and dy is None: return None, sums
+    carry = (sums.cumsum(-1) - sums).contiguous()                                      # exclusive: dt before each segment
+    s_c = _bc_strides(C, Dm)
+    ref = y if y is not None else dy
+    zz, s_z = (z, z.stride()) if z is not None else (delta, (0, 0, 0))
+    part = torch.empty(b, Dm, nseg, N, device=delta.device, dtype=torch.float32) if dy is not None else sums
+    h = h_in.float().contiguous() if h_in is not None else sums
+    _fixup_kernel[grid](ref, ref, part, delta, bias, A, C, zz, h, carry, Dm, L, N, s_c[5], *ref.stride(), *delta.stride(),
+                        *A.stride(), *s_c[:5], *s_z, **flags, HAS_Z=z is not None, ADJOINT=dy is not None, SEGL=seg, NP=NP, BD=BD, BL=BL)
+    return (part.sum(2) if dy is not None else y), sums
+
+# %% ../nbs/11_parallel.ipynb #0497b399
 _FIXUPS = ('linear', 'rescan')
 
 def _local_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, backend):
     "The chunk's scan from state h0 (None: zero): y (b, D, L) and the end state (b, D, N), in the scan's state dtype."
     return selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state=True,
                              initial_state=h0, backend=backend, check_stability=False)
+
+def _fused_ok(u, backend) -> bool:
+    "Whether the fix-up takes the Triton kernels: the Triton backend (CUDA tensors by default) and not float64."
+    return HAS_TRITON and _pick_backend(backend, u.device) == 'triton' and u.dtype != torch.float64
 
 class SelectiveScanSP(torch.autograd.Function):
     "The sequence-parallel selective scan as one autograd node: one all_gather forward, one backward."
@@ -132,13 +222,19 @@ class SelectiveScanSP(torch.autograd.Function):
         rank, R = _group_info(group)
         h0 = initial_state if rank == 0 else None                                      # the sequence's start: rank 0 only
         y, S = _local_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, backend)   # from zero (rank 0: from h0)
-        dt = _prepare_delta(delta, delta_bias, delta_softplus, S.dtype)                 # (b, D, L)
-        P = chunk_decay(dt, A)                                                         # (b, D, N)
+        fused = _fused_ok(u, backend)
+        if fused:                                                                      # Triton: dt summed per segment, never stored
+            sums = _fused_fixup(delta, delta_bias, delta_softplus, A, C, z)[1]
+            P = torch.exp(sums.sum(-1)[..., None] * A.float())
+        else:
+            dt = _prepare_delta(delta, delta_bias, delta_softplus, S.dtype)             # (b, D, L)
+            P = chunk_decay(dt, A)                                                     # (b, D, N)
         PS = _all_gather(torch.stack([P, S]), group)                                   # (R, 2, b, D, N): the one collective
         H_in, last = compose_carries(PS[:, 0], PS[:, 1])
         h_in = H_in[rank]
         if rank > 0:                                                                   # correct the outputs for h_in
-            if fixup == 'linear': y = (y.to(dt.dtype) + state_fixup(dt, A, C, z, h_in)).to(u.dtype)
+            if fixup == 'linear' and fused: y = _fused_fixup(delta, delta_bias, delta_softplus, A, C, z, y=y, h_in=h_in, sums=sums)[0]
+            elif fixup == 'linear': y = (y.to(dt.dtype) + state_fixup(dt, A, C, z, h_in)).to(u.dtype)
             else: y = _local_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h_in, backend)[0]
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, h_in, PS[:, 0])
         ctx.cfg = (rank, R, delta_softplus, group, backend)
@@ -150,9 +246,10 @@ class SelectiveScanSP(torch.autograd.Function):
         rank, R, delta_softplus, group, backend = ctx.cfg
         dy = torch.zeros_like(u) if dy is None else dy
         dlast = torch.zeros_like(h_in) if dlast is None else dlast.to(h_in.dtype)
-        dt = _prepare_delta(delta, delta_bias, delta_softplus, h_in.dtype)
         # 1. this rank's gradient carry into its incoming state from its own outputs: the transpose of the fix-up
-        e0 = state_fixup_adjoint(dt, A, C, z, dy) if rank > 0 else torch.zeros_like(h_in)
+        if rank == 0: e0 = torch.zeros_like(h_in)
+        elif _fused_ok(u, backend): e0 = _fused_fixup(delta, delta_bias, delta_softplus, A, C, z, dy=dy.contiguous())[0]
+        else: e0 = state_fixup_adjoint(_prepare_delta(delta, delta_bias, delta_softplus, h_in.dtype), A, C, z, dy)
         G = _all_gather(torch.stack([e0, dlast]), group)                               # (R, 2, b, D, N): the one collective
         g = compose_grad_carries(P, G[:, 0], G[:, 1].sum(0))[rank]                     # dL/d(this rank's end state)
         # 2. the local backward from the true incoming state with that end-state gradient
@@ -189,7 +286,7 @@ def selective_scan_sp(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
 
 _DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
-# %% ../nbs/11_parallel.ipynb #188a9b97
+# %% ../nbs/11_parallel.ipynb #d5b160f2
 def _halo_of(T, lens, r: int, W: int):
     "The W-1 conv inputs before rank r's chunk, from every rank's last min(L_j, W-1) inputs T (R, b, D, W-1), right-aligned."
     return torch.cat([T[j][..., W - 1 - min(lens[j], W - 1):] for j in range(r)], -1)[..., -(W - 1):]
@@ -230,7 +327,7 @@ def causal_conv1d_sp(x, weight, bias=None, initial_states=None, activation=None,
     if L == 0: return halo[..., :0].to(x.dtype)                                        # an empty chunk still joins the backward
     return causal_conv1d_fn(x, weight, bias, initial_states=halo, activation=activation, backend=backend)
 
-# %% ../nbs/11_parallel.ipynb #ac3c93ae
+# %% ../nbs/11_parallel.ipynb #87291a23
 def mamba_forward_sp(block: Mamba, hidden_states, group=None, fixup: str = 'linear'):
     "The `Mamba` block on this rank's chunk (b, L_local, d_model) of a sequence split along L over `group`: the same weights and result as `block(hidden_states)` on the whole sequence."
     _check_hidden(hidden_states, block.d_model)
@@ -270,7 +367,7 @@ def allreduce_grads(model: nn.Module, group=None):
     for p, g in zip(ps, flat.split([p.numel() for p in ps])): p.grad.copy_(g.view_as(p.grad))
     return model
 
-# %% ../nbs/11_parallel.ipynb #b2ce8592
+# %% ../nbs/11_parallel.ipynb #1d0a46ff
 def shard_batch(batch: dict, rank: int, world: int) -> dict:
     "Rank `rank`'s contiguous rows of a global batch (dim 0 of every tensor), and `loss_weight` = world * its masked tokens / the batch's."
     n = batch['input_ids'].shape[0]
@@ -317,7 +414,7 @@ def train_ddp(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConf
     kw.setdefault('progress', rank == 0)
     return train(ddp, ddp_batches(get_batch, group), cfg, loss_fn=kw.pop('loss_fn', None) or ddp_loss(vocab), **kw)
 
-# %% ../nbs/11_parallel.ipynb #1396a501
+# %% ../nbs/11_parallel.ipynb #ab9c16de
 def _entry(rank, world, init_file, out_dir, fn, args):
     os.environ.setdefault('OMP_NUM_THREADS', '1'); torch.set_num_threads(1)
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
@@ -341,7 +438,7 @@ def run_group(fn: Callable, world: int, *args, timeout: float = 300.0) -> list:
                 raise TimeoutError(f"run_group: the {world} processes did not finish within {timeout} s")
         return [torch.load(os.path.join(d, f'{r}.pt'), weights_only=False) for r in range(world)]
 
-# %% ../nbs/11_parallel.ipynb #5ede05c2
+# %% ../nbs/11_parallel.ipynb #17dc7e05
 def _chunk(x, o, n, name):
     "The time steps o..o+n of a whole-sequence scan argument (those without a time axis whole)."
     if not isinstance(x, torch.Tensor): return x
@@ -424,7 +521,7 @@ def _sp_worker(rank: int, world: int, cases: list) -> list:
         out.append(_run_case(c, groups[key], '-'.join(map(str, key))) if rank in key else None)
     return out
 
-# %% ../nbs/11_parallel.ipynb #24b56a2b
+# %% ../nbs/11_parallel.ipynb #0ed0957e
 def ddp_main(argv: list | None = None) -> TrainResult:
     "`torchrun --nproc_per_node=R -m effseq.parallel [--task ... --steps ... --ckpt DIR --resume]`: chapter 06a's loop on a synthetic task under DDP."
     import argparse
