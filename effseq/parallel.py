@@ -117,8 +117,9 @@ def compose_grad_carries(P: torch.Tensor, E0: torch.Tensor, dlast: torch.Tensor)
     E = linear_scan(P, E0, dlast, dim=0, reverse=True)                                 # E[r] = dL/d(state entering rank r)
     return torch.cat([E[1:], dlast[None]])                                             # dL/d(state leaving rank r)
 
-# %% ../nbs/11_parallel.ipynb #206f75d4
-SEG = 1024   # time steps per program of the fused fix-up kernels (the chunk is split so that many programs share it)
+# %% ../nbs/11_parallel.ipynb #390fbc2f
+SEG = 1024      # time steps per program of the fused fix-up kernels (the chunk is split so that many programs share it)
+_DEAD = -104.0  # exp(x) is exactly 0 in float32 for x below about -103.97 (the smallest denormal is exp(-103.28))
 
 def _bc_strides(X, Dm):
     "(s_b, s_g, s_d, s_n, s_l, channels per group) addressing X[b, group(d), n, t] for B/C (b, N, L), (b, G, N, L) or constant (D, N)."
@@ -161,7 +162,9 @@ def _fixup_kernel(y_ptr, dy_ptr, part_ptr, delta_ptr, bias_ptr, A_ptr, C_ptr, z_
     if ADJOINT: acc = tl.zeros([BD, NP], dtype=tl.float32)
     else: h = tl.load(h_ptr + (pb * DIM + d[:, None]) * N + n[None, :], mask=mdn, other=0.0)               # (BD, NP)
     cofs = pb * s_cb + (d // DG) * s_cg + d * s_cd                                                          # (BD,)
-    for l0 in range(ps * SEGL, ps * SEGL + SEGL, BL):
+    live = tl.max(tl.max(tl.where(mdn, a * cum[:, None], -float('inf')), axis=1), axis=0)
+    n_l = SEGL if live > _DEAD else 0                      # exp(A cum) is exactly 0 in float32 from here on: nothing to add
+    for l0 in range(ps * SEGL, ps * SEGL + n_l, BL):
         t = l0 + tl.arange(0, BL); mt = t < L; m = md[:, None] & mt[None, :]
         dt = _load_dt(delta_ptr, bias_ptr, pb, d, t, m, md, s_db, s_dd, s_dl, HAS_BIAS, SOFTPLUS)
         c_t = cum[:, None] + tl.cumsum(dt, axis=1)                                                          # (BD, BL)

@@ -10,7 +10,8 @@ Parts timed on every rank's chunk (median of triton.testing.do_bench; CUDA tenso
 - forward: `local` the chunk's scan from a zero state with its end state (selective_scan_fn, return_last_state);
   `decay` the chunk's total decay exp(A sum dt) (segment sums of dt, the fused kernel's first pass); `compose` the
   carries of R ranks (effseq.parallel.compose_carries); `fixup` the linear correction of the outputs for the incoming
-  state (fused Triton kernel, rank > 0), or instead `rescan` the chunk from its incoming state.
+  state (fused Triton kernel, rank > 0; it skips the segments where exp(A cum) has underflowed to 0, and
+  `fixup_live_fraction` records the share it did not skip), or instead `rescan` the chunk from its incoming state.
 - backward: `adjoint` the gradient carry of the rank's own outputs (fix-up transposed); `grad_compose`; `local_bwd` the
   chunk's scan recomputed from its true incoming state and its backward (autograd.grad of selective_scan_fn).
 Communication is not measured (one GPU): each of the two all_gathers (forward, backward) is modelled as
@@ -51,6 +52,15 @@ def bench_fn(device, warmup_ms, rep_ms):
         return lambda fn: float(triton.testing.do_bench(fn, warmup=warmup_ms, rep=rep_ms, return_mode='median'))
     from effseq.core import time_fn
     return lambda fn: time_fn(fn, warmup=1, repeat=2) * 1e3
+
+def live_fraction(A, sg, BD=16):
+    "The share of the fused fix-up's programs (16 channels x one segment) that do work: the others start where exp(A cum) is 0."
+    from effseq.parallel import _DEAD
+    carry = sg.cumsum(-1) - sg                                                     # (b, D, n_seg): dt before each segment
+    x = (A[None, :, None, :] * carry[..., None]).amax(-1)                          # (b, D, n_seg)
+    b, D, n = x.shape
+    x = torch.nn.functional.pad(x, (0, 0, 0, (-D) % BD), value=-math.inf).view(b, -1, BD, n).amax(2)
+    return (x > _DEAD).float().mean().item()
 
 def rel_err(x, ref):
     x, ref = x.float(), ref.float()
@@ -121,6 +131,7 @@ def run_dtype(s, dtype_name, device, bench, backend, alpha_us, beta_gbs):
                 row['fixup_ms'].append(bench(lambda: fix_into(c, buf, H_in[r], sgs[r])))
                 row['rescan_ms'].append(bench(lambda: scan(c, H_in[r])))
                 ys[r] = fix_into(c, ys[r], H_in[r], sgs[r]); del buf
+                if sgs[r] is not None: row.setdefault('fixup_live_fraction', []).append(live_fraction(c['A'], sgs[r]))
                 row['adjoint_ms'].append(bench(lambda: adjoint(c, dyc)))
                 E0.append(adjoint(c, dyc))
             else:
