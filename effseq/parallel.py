@@ -208,6 +208,7 @@ def _fused_fixup(delta, delta_bias, delta_softplus, A, C, z, y=None, h_in=None, 
 
 # %% ../nbs/11_parallel.ipynb #229ade9d
 _FIXUPS = ('linear', 'rescan')
+_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)   # (their index: compared across ranks)
 
 def _local_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, backend):
     "The chunk's scan from state h0 (None: zero): y (b, D, L) and the end state (b, D, N), in the scan's state dtype."
@@ -240,13 +241,14 @@ class SelectiveScanSP(torch.autograd.Function):
             elif fixup == 'linear': y = (y.to(dt.dtype) + state_fixup(dt, A, C, z, h_in)).to(u.dtype)
             else: y = _local_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h_in, backend)[0]
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, h_in, PS[:, 0])
-        ctx.cfg = (rank, R, delta_softplus, group, backend)
+        dev = u.device.type
+        ctx.cfg = (rank, R, delta_softplus, group, backend, (dev, torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev)))
         return y, last
 
     @staticmethod
     def backward(ctx, dy, dlast):
         u, delta, A, B, C, D, z, delta_bias, initial_state, h_in, P = ctx.saved_tensors
-        rank, R, delta_softplus, group, backend = ctx.cfg
+        rank, R, delta_softplus, group, backend, (dev, amp, amp_dtype) = ctx.cfg
         dy = torch.zeros_like(u) if dy is None else dy
         dlast = torch.zeros_like(h_in) if dlast is None else dlast.to(h_in.dtype)
         # 1. this rank's gradient carry into its incoming state from its own outputs: the transpose of the fix-up
@@ -259,14 +261,15 @@ class SelectiveScanSP(torch.autograd.Function):
         names = ('u', 'delta', 'A', 'B', 'C', 'D', 'z', 'delta_bias', 'initial_state')
         inputs = dict(zip(names, (u, delta, A, B, C, D, z, delta_bias, initial_state)))
         want = [k for k, need in zip(names, ctx.needs_input_grad) if need and not (k == 'initial_state' and rank > 0)]
-        with torch.enable_grad():
+        with torch.enable_grad(), torch.autocast(dev, dtype=amp_dtype, enabled=amp):   # the recompute as the forward ran
             leaves = {k: inputs[k].detach().requires_grad_() for k in want}
             a = {**inputs, **leaves}
             h_start = a['initial_state'] if rank == 0 else h_in
             y, S = _local_scan(a['u'], a['delta'], a['A'], a['B'], a['C'], a['D'], a['z'], a['delta_bias'],
                                delta_softplus, h_start, backend)
             outs = [(o, go) for o, go in ((y, dy), (S, g)) if o.requires_grad]             # (an empty chunk: S is h_start)
-            grads = torch.autograd.grad([o for o, _ in outs], list(leaves.values()), [go for _, go in outs], allow_unused=True) if leaves and outs else [None] * len(want)
+            grads = ([None] * len(want) if not (leaves and outs) else
+                     torch.autograd.grad([o for o, _ in outs], list(leaves.values()), [go for _, go in outs], allow_unused=True))
         out = {k: gr if gr is not None else torch.zeros_like(inputs[k]) for k, gr in zip(want, grads)}
         if initial_state is not None and rank > 0 and ctx.needs_input_grad[8]: out['initial_state'] = torch.zeros_like(initial_state)
         return (*(out.get(k) for k in names), None, None, None, None)
@@ -286,8 +289,6 @@ def selective_scan_sp(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
                                 u_dtype=_DTYPES.index(u.dtype) if u.dtype in _DTYPES else -1), u.device)
     y, last = SelectiveScanSP.apply(u, delta, A, B, C, D, z, delta_bias, initial_state, bool(delta_softplus), group, backend, fixup)
     return (y, last) if return_last_state else y
-
-_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
 # %% ../nbs/11_parallel.ipynb #a9e5367d
 def _halo_of(T, lens, r: int, W: int):
@@ -331,7 +332,7 @@ def causal_conv1d_sp(x, weight, bias=None, initial_states=None, activation=None,
     return causal_conv1d_fn(x, weight, bias, initial_states=halo, activation=activation, backend=backend)
 
 # %% ../nbs/11_parallel.ipynb #15b5f76a
-def mamba_forward_sp(block: Mamba, hidden_states, group=None, fixup: str = 'linear'):
+def mamba_forward_sp(block: Mamba, hidden_states, group=None, fixup: str = 'linear', check_group: bool = True):
     "The `Mamba` block on this rank's chunk (b, L_local, d_model) of a sequence split along L over `group`: the same weights and result as `block(hidden_states)` on the whole sequence."
     _check_hidden(hidden_states, block.d_model)
     xz = _in_proj(hidden_states, block.in_proj.weight, block.in_proj.bias)             # (b, 2 d_inner, L_local)
@@ -341,21 +342,21 @@ def mamba_forward_sp(block: Mamba, hidden_states, group=None, fixup: str = 'line
     dt, B, C = block._ssm_inputs(x.mT)
     A = -torch.exp(block.A_log.float())                                                # (d_inner, N)
     y = selective_scan_sp(x, dt, A, B, C, block.D.float(), z=z, delta_bias=block.dt_proj.bias.float(), delta_softplus=True,
-                          group=group, backend=block.backend, fixup=fixup)             # the carries from the ranks before
+                          group=group, backend=block.backend, fixup=fixup, check_group=check_group)   # carries from the ranks before
     return _out_proj(y, block.out_proj.weight, block.out_proj.bias)                    # (b, L_local, d_model)
 
-def _sp_forward(block, hidden_states, inference_params=None, *, group=None, fixup='linear'):
+def _sp_forward(block, hidden_states, inference_params=None, *, group=None, fixup='linear', check_group=True):
     if inference_params is not None: raise ValueError("`inference_params` (decoding with a cache) is not supported in sequence-parallel mode")
-    return mamba_forward_sp(block, hidden_states, group, fixup)
+    return mamba_forward_sp(block, hidden_states, group, fixup, check_group)
 
 @contextmanager
-def sequence_parallel(model: nn.Module, group=None, fixup: str = 'linear'):
+def sequence_parallel(model: nn.Module, group=None, fixup: str = 'linear', check_group: bool = True):
     "Inside the `with` block every `Mamba` layer of `model` runs on this rank's chunk of the sequence (the other layers act per token)."
     check_choice(fixup, 'fixup', _FIXUPS)
     other = sorted({type(m).__name__ for m in model.modules() if isinstance(m, (S4DMixer, CausalSelfAttention))})
     if other: raise ValueError(f"`model` has sequence mixers other than Mamba ({', '.join(other)}): only Mamba layers run sequence-parallel")
     blocks = [m for m in model.modules() if isinstance(m, Mamba)]
-    for m in blocks: m.forward = partial(_sp_forward, m, group=group, fixup=fixup)
+    for m in blocks: m.forward = partial(_sp_forward, m, group=group, fixup=fixup, check_group=check_group)
     try: yield model
     finally:
         for m in blocks: del m.forward
