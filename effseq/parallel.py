@@ -119,7 +119,7 @@ def compose_grad_carries(P: torch.Tensor, E0: torch.Tensor, dlast: torch.Tensor)
 
 # %% ../nbs/11_parallel.ipynb #e5a46c83
 SEG = 1024      # time steps per program of the fused fix-up kernels (the chunk is split so that many programs share it)
-_DEAD = -104.0  # exp(x) is exactly 0 in float32 for x below about -103.97 (the smallest denormal is exp(-103.28))
+_DEAD = -104.0  # exp(x) is 0 in float32 below about -103.97 (the smallest denormal is exp(-103.28)); the kernel has it as a literal
 
 def _bc_strides(X, Dm):
     "(s_b, s_g, s_d, s_n, s_l, channels per group) addressing X[b, group(d), n, t] for B/C (b, N, L), (b, G, N, L) or constant (D, N)."
@@ -162,27 +162,27 @@ def _fixup_kernel(y_ptr, dy_ptr, part_ptr, delta_ptr, bias_ptr, A_ptr, C_ptr, z_
     if ADJOINT: acc = tl.zeros([BD, NP], dtype=tl.float32)
     else: h = tl.load(h_ptr + (pb * DIM + d[:, None]) * N + n[None, :], mask=mdn, other=0.0)               # (BD, NP)
     cofs = pb * s_cb + (d // DG) * s_cg + d * s_cd                                                          # (BD,)
-    live = tl.max(tl.max(tl.where(mdn, a * cum[:, None], -float('inf')), axis=1), axis=0)
-    n_l = SEGL if live > _DEAD else 0                      # exp(A cum) is exactly 0 in float32 from here on: nothing to add
-    for l0 in range(ps * SEGL, ps * SEGL + n_l, BL):
-        t = l0 + tl.arange(0, BL); mt = t < L; m = md[:, None] & mt[None, :]
-        dt = _load_dt(delta_ptr, bias_ptr, pb, d, t, m, md, s_db, s_dd, s_dl, HAS_BIAS, SOFTPLUS)
-        c_t = cum[:, None] + tl.cumsum(dt, axis=1)                                                          # (BD, BL)
-        cum += tl.sum(dt, axis=1)
-        c = tl.load(C_ptr + cofs[:, None, None] + n[None, None, :] * s_cn + t[None, :, None] * s_cl,
-                    mask=m[:, :, None] & mn[None, None, :], other=0.0).to(tl.float32)                    # (BD, BL, NP)
-        lc = tl.exp(a[:, None, :] * c_t[:, :, None]) * c                                                    # decay x C
-        zs = 1.0
-        if HAS_Z:
-            zz = tl.load(z_ptr + pb * s_zb + d[:, None] * s_zd + t[None, :] * s_zl, mask=m, other=0.0).to(tl.float32)
-            zs = zz * tl.sigmoid(zz)
-        yo = pb * s_yb + d[:, None] * s_yd + t[None, :] * s_yl
-        if ADJOINT:
-            g = tl.load(dy_ptr + yo, mask=m, other=0.0).to(tl.float32) * zs
-            acc += tl.sum(lc * g[:, :, None], axis=1)
-        else:
-            y = tl.load(y_ptr + yo, mask=m, other=0.0)
-            tl.store(y_ptr + yo, (y.to(tl.float32) + tl.sum(lc * h[:, None, :], axis=2) * zs).to(y.dtype), mask=m)
+    live = tl.max(tl.max(tl.where(mdn, a * cum[:, None], -3.0e38), axis=1), axis=0)
+    if live > -104.0:                                      # (_DEAD) else exp(A cum) is exactly 0 from here on: nothing to add
+        for l0 in range(ps * SEGL, ps * SEGL + SEGL, BL):
+            t = l0 + tl.arange(0, BL); mt = t < L; m = md[:, None] & mt[None, :]
+            dt = _load_dt(delta_ptr, bias_ptr, pb, d, t, m, md, s_db, s_dd, s_dl, HAS_BIAS, SOFTPLUS)
+            c_t = cum[:, None] + tl.cumsum(dt, axis=1)                                                          # (BD, BL)
+            cum += tl.sum(dt, axis=1)
+            c = tl.load(C_ptr + cofs[:, None, None] + n[None, None, :] * s_cn + t[None, :, None] * s_cl,
+                        mask=m[:, :, None] & mn[None, None, :], other=0.0).to(tl.float32)                    # (BD, BL, NP)
+            lc = tl.exp(a[:, None, :] * c_t[:, :, None]) * c                                                    # decay x C
+            zs = 1.0
+            if HAS_Z:
+                zz = tl.load(z_ptr + pb * s_zb + d[:, None] * s_zd + t[None, :] * s_zl, mask=m, other=0.0).to(tl.float32)
+                zs = zz * tl.sigmoid(zz)
+            yo = pb * s_yb + d[:, None] * s_yd + t[None, :] * s_yl
+            if ADJOINT:
+                g = tl.load(dy_ptr + yo, mask=m, other=0.0).to(tl.float32) * zs
+                acc += tl.sum(lc * g[:, :, None], axis=1)
+            else:
+                y = tl.load(y_ptr + yo, mask=m, other=0.0)
+                tl.store(y_ptr + yo, (y.to(tl.float32) + tl.sum(lc * h[:, None, :], axis=2) * zs).to(y.dtype), mask=m)
     if ADJOINT: tl.store(part_ptr + ((pb * DIM + d[:, None]) * nseg + ps) * N + n[None, :], acc, mask=mdn)
 
 def _fused_fixup(delta, delta_bias, delta_softplus, A, C, z, y=None, h_in=None, dy=None, sums=None, seg: int = SEG):
@@ -194,7 +194,7 @@ def _fused_fixup(delta, delta_bias, delta_softplus, A, C, z, y=None, h_in=None, 
     bias = delta_bias if delta_bias is not None else delta
     if sums is None:
         sums = torch.empty(b, Dm, nseg, device=delta.device, dtype=torch.float32)
-        _dt_sum_kernel[grid](sums, delta, bias, Dm, L, *delta.stride(), **flags, SEGL=seg, BD=BD, BL=BL)
+        _dt_sum_kernel[grid](sums, delta, bias, Dm, L, *delta.stride(), **flags, SEGL=seg, BD=BD, BL=BL, num_warps=4)
     if y is None and dy is None: return None, sums
     carry = (sums.cumsum(-1) - sums).contiguous()                                      # exclusive: dt before each segment
     s_c = _bc_strides(C, Dm)
@@ -203,7 +203,8 @@ def _fused_fixup(delta, delta_bias, delta_softplus, A, C, z, y=None, h_in=None, 
     part = torch.empty(b, Dm, nseg, N, device=delta.device, dtype=torch.float32) if dy is not None else sums
     h = h_in.float().contiguous() if h_in is not None else sums
     _fixup_kernel[grid](ref, ref, part, delta, bias, A, C, zz, h, carry, Dm, L, N, s_c[5], *ref.stride(), *delta.stride(),
-                        *A.stride(), *s_c[:5], *s_z, **flags, HAS_Z=z is not None, ADJOINT=dy is not None, SEGL=seg, NP=NP, BD=BD, BL=BL)
+                        *A.stride(), *s_c[:5], *s_z, **flags, HAS_Z=z is not None, ADJOINT=dy is not None, SEGL=seg, NP=NP, BD=BD, BL=BL,
+                        num_warps=8)
     return (part.sum(2) if dy is not None else y), sums
 
 # %% ../nbs/11_parallel.ipynb #229ade9d
