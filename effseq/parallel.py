@@ -554,6 +554,7 @@ def ddp_main(argv: list | None = None) -> TrainResult:
     p.add_argument('--ckpt', default=None, help='checkpoint folder (rank 0 writes it at the end)')
     p.add_argument('--resume', action='store_true', help='continue from --ckpt if it holds a checkpoint')
     p.add_argument('--stop-at', type=int, default=None, help='stop (and checkpoint) at this step')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar on rank 0')
     a = p.parse_args(argv)
     started = 'WORLD_SIZE' in os.environ and not (dist.is_available() and dist.is_initialized())   # torchrun, not yet joined
     cuda = torch.cuda.is_available()
@@ -566,7 +567,7 @@ def ddp_main(argv: list | None = None) -> TrainResult:
         cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup=a.warmup, log_every=a.log_every)
         get = task_batches(a.task, a.batch_size, a.L, seed=a.seed, device=device)
         resume = a.ckpt if a.resume and a.ckpt and (Path(a.ckpt) / 'trainer.json').is_file() else None
-        res = train_ddp(model, get, cfg, resume=resume, ckpt_dir=a.ckpt, stop_at=a.stop_at)
+        res = train_ddp(model, get, cfg, resume=resume, ckpt_dir=a.ckpt, stop_at=a.stop_at, progress=rank == 0 and not a.no_progress)
         if rank == 0:
             ev = evaluate(model, get, n_batches=4, vocab_size=TASKS[a.task].vocab_size)
             print(json.dumps(dict(world=R, step=res.step, loss=res.history[-1][1] if res.history else None,
