@@ -175,6 +175,11 @@ def _nonfinite(step: int, loss: float, norm: float, cfg: TrainConfig, skipped: l
     raise FloatingPointError(f"non-finite {what} at step {step}: training stopped before this step's update, so the model "
                              f"keeps the weights it had{saved}{more}")
 
+def _ddp_mean(x: torch.Tensor, group) -> torch.Tensor:
+    "The mean of `x` over the ranks of `group` (under DDP every rank then sees the global loss and decides alike)."
+    torch.distributed.all_reduce(x, group=group)
+    return x / torch.distributed.get_world_size(group)
+
 def train(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig,
           loss_fn: Callable | None = None,  # (logits, batch) -> loss; default `masked_loss` on the model's vocab
           resume: str | Path | None = None, ckpt_dir: str | Path | None = None, stop_at: int | None = None,
@@ -182,12 +187,13 @@ def train(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig,
     "Train `model` on `get_batch(step)` for `cfg.steps` steps (resuming from a checkpoint folder if given)."
     cfg.__post_init__()                                                                 # fields may have changed since
     check_number(stop_at, 'stop_at', 0, integer=True, none_ok=True)
-    vocab = getattr(getattr(model, 'config', None), 'vocab_size', None)
+    net = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model   # DDP (chapter 11): the model inside
+    vocab = getattr(getattr(net, 'config', None), 'vocab_size', None)
     loss_fn = loss_fn or (lambda logits, batch: masked_loss(logits, batch, vocab))
     opt = make_optimizer(model, cfg)
     start, history, skipped = 0, [], []
     if resume is not None:
-        st = load_checkpoint(resume, model, opt)
+        st = load_checkpoint(resume, net, opt)
         start, history, skipped = st['step'], [tuple(h) for h in st['history']], list(st['skipped'])
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
     device = next(model.parameters()).device
@@ -207,15 +213,18 @@ def train(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig,
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)   # the norm before clipping
             ln = torch.stack([loss.detach().float(), norm.float().to(loss.device)])
+            if net is not model: ln = _ddp_mean(ln, model.process_group)              # DDP: the global batch's loss
             if not torch.isfinite(ln).all():                                            # the one copy to the host per step
                 _nonfinite(step, *ln.tolist(), cfg, skipped, ckpt_dir)
                 bar.set_postfix(skipped=len(skipped)); continue
             opt.step()
             if step % cfg.log_every == 0 or step == cfg.steps - 1:
-                history.append((step, loss.item())); bar.set_postfix(loss=f'{history[-1][1]:.4f}')
+                history.append((step, ln[0].item())); bar.set_postfix(loss=f'{history[-1][1]:.4f}')
                 if live_plot: handle = _live_plot(handle, history)
     finally: bar.close()
-    if ckpt_dir is not None: save_checkpoint(ckpt_dir, model, opt, end, history, use_safetensors, skipped)
+    if ckpt_dir is not None and (net is model or torch.distributed.get_rank(model.process_group) == 0):
+        save_checkpoint(ckpt_dir, net, opt, end, history, use_safetensors, skipped)    # under DDP: rank 0 writes, the others wait
+    if net is not model: torch.distributed.barrier(group=model.process_group)
     return TrainResult(history, time.perf_counter() - t0, end, skipped)
 
 # %% ../nbs/06a_train.ipynb #78120c2e
