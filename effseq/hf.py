@@ -4,12 +4,15 @@
 
 # %% ../nbs/05a_hf.ipynb #a00ae74b
 from __future__ import annotations
+import functools, importlib, inspect, sys
+from collections import Counter
 import torch
 from .core import *
 from .mamba import MambaConfig, MambaLMHeadModel
 
 # %% auto #0
-__all__ = ['config_from_hf', 'config_to_hf', 'state_dict_from_hf', 'state_dict_to_hf', 'from_hf', 'to_hf']
+__all__ = ['config_from_hf', 'config_to_hf', 'state_dict_from_hf', 'state_dict_to_hf', 'from_hf', 'to_hf', 'EffseqKernels',
+           'use_effseq_kernels', 'restore_hf_kernels', 'hf_kernels_in_use']
 
 # %% ../nbs/05a_hf.ipynb #4b91476b
 _HF_FIELDS = {'hidden_size': 'd_model', 'num_hidden_layers': 'n_layer', 'state_size': 'd_state', 'conv_kernel': 'd_conv',
@@ -70,3 +73,86 @@ def to_hf(model: MambaLMHeadModel, device=None, dtype=None):
         raise ValueError(f"state dicts do not match: missing {missing}, unexpected {unexpected}")
     hf.tie_weights()
     return hf
+
+# %% ../nbs/05a_hf.ipynb #05305312
+_HF_MODULE = 'transformers.models.mamba.modeling_mamba'
+# transformers' module-level function -> (effseq's module and function, the leading parameters of transformers' own
+# version, which its MambaMixer.forward passes by position and effseq's function must take in the same order)
+_HF_KERNELS = {
+    'mamba_inner_fn': ('effseq.mamba', 'mamba_inner_fn', ('xz', 'conv1d_weight', 'conv1d_bias', 'x_proj_weight',
+                       'delta_proj_weight', 'out_proj_weight', 'out_proj_bias', 'A', 'B', 'C', 'D')),
+    'mamba_selective_scan': ('effseq.triton_scan', 'selective_scan_fn', ('hidden_states', 'dt', 'A', 'B', 'C')),
+    'mamba_selective_state_update': ('effseq.triton_scan', 'selective_state_update', ('state', 'hidden_states', 'dt', 'A', 'B', 'C', 'D')),
+    'causal_conv1d_fn': ('effseq.conv', 'causal_conv1d_fn', ('hidden_states', 'weight', 'bias')),
+    'causal_conv1d_update': ('effseq.conv', 'causal_conv1d_update', ('hidden_states', 'conv_state', 'weight', 'bias')),
+}
+_HF_ONLY_KWARGS = ('use_mambapy', 'use_associative_scan')   # options of transformers' PyTorch scan, not of a kernel
+_ORIGINALS = {}                                              # transformers' functions while effseq's are in place
+
+def _hf_mamba_module():
+    "transformers' modeling_mamba, checked to have the layout that effseq's adapter expects."
+    try:
+        import transformers
+        mm = importlib.import_module(_HF_MODULE)
+    except ImportError as e:
+        raise ImportError(f"effseq.hf needs transformers for this (pip install 'transformers>=5'): {e}") from e
+    v, cls = transformers.__version__, getattr(mm, 'MambaMixer', None)
+    if cls is None: raise RuntimeError(f"transformers {v}: {_HF_MODULE} has no MambaMixer")
+    if hasattr(cls, 'cuda_kernels_forward'):
+        raise RuntimeError(f"transformers {v} takes Mamba's fast path through MambaMixer.cuda_kernels_forward (the 4.x layout); "
+                           "effseq.hf supports the layout of transformers 5.x (module-level kernel functions)")
+    called = set(getattr(inspect.unwrap(cls.forward), '__code__', None).co_names or ())
+    for name, (_, _, lead) in _HF_KERNELS.items():
+        f = _ORIGINALS.get(name, getattr(mm, name, None))
+        if not callable(f) or name not in called:
+            raise RuntimeError(f"transformers {v}'s Mamba does not have the layout effseq.hf expects: MambaMixer.forward should call "
+                               f"the module-level function `{name}` of {_HF_MODULE} (as transformers 5.17 to 5.24 do), but "
+                               + ("the module has no such function" if not callable(f) else "the forward does not call it"))
+        got = tuple(inspect.signature(f).parameters)[:len(lead)]
+        if got != lead:
+            raise RuntimeError(f"transformers {v}'s `{name}` takes ({', '.join(got)}, ...) where effseq.hf expects "
+                               f"({', '.join(lead)}, ...): its arguments may mean something else, so effseq's kernels are not put in")
+    return mm
+
+class EffseqKernels:
+    "What `use_effseq_kernels` returns: `calls` counts the calls of each function; `undo()`, or the end of a `with` block, puts transformers' own back."
+    def __init__(self): self.calls = Counter()
+    def undo(self): restore_hf_kernels()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.undo()
+    def __repr__(self): return f"EffseqKernels(in place: {all(v == 'effseq' for v in hf_kernels_in_use().values())}, calls: {dict(self.calls)})"
+
+def _adapter(name, fn, calls):
+    "transformers' call of `name` -> effseq's `fn`."
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        for k in _HF_ONLY_KWARGS: kwargs.pop(k, None)
+        if name == 'mamba_selective_scan': kwargs.setdefault('check_stability', False)   # A = -exp(A_log) < 0 there: no host read
+        if name == 'mamba_inner_fn' and args[0].stride(-1) != 1:     # transformers' xz is in_proj's output transposed:
+            args = (args[0].contiguous(), *args[1:])                 # time made the fast axis, as mamba_ssm's mamba_inner_fn does
+        calls[name] += 1
+        return fn(*args, **kwargs)
+    call.effseq_kernel = name
+    return call
+
+def use_effseq_kernels(model=None) -> EffseqKernels:
+    "Make transformers' Mamba (`MambaForCausalLM`, every one in this process) call effseq's scan, fused block, decode step and conv."
+    mm = _hf_mamba_module()
+    if model is not None and not any(isinstance(m, mm.MambaMixer) for m in model.modules()):
+        raise ValueError(f"`model` has no transformers MambaMixer (a {type(model).__name__}): effseq.hf's kernels serve transformers' Mamba-1 models")
+    handle = EffseqKernels()
+    for name, (mod, fn, _) in _HF_KERNELS.items():
+        _ORIGINALS.setdefault(name, getattr(mm, name))
+        setattr(mm, name, _adapter(name, getattr(importlib.import_module(mod), fn), handle.calls))
+    return handle
+
+def restore_hf_kernels():
+    "Put transformers' own Mamba functions back (nothing to do if effseq's are not in place)."
+    mm = sys.modules.get(_HF_MODULE)
+    for name, f in list(_ORIGINALS.items()):
+        setattr(mm, name, f); del _ORIGINALS[name]
+
+def hf_kernels_in_use() -> dict:
+    "For each function transformers' Mamba calls: 'effseq', or 'transformers' (its own, which calls mamba_ssm/causal_conv1d when they are installed)."
+    mm = _hf_mamba_module()
+    return {name: 'effseq' if getattr(getattr(mm, name), 'effseq_kernel', None) == name else 'transformers' for name in _HF_KERNELS}

@@ -16,7 +16,8 @@ from .tasks import TASKS, Task, task_batches, masked_loss, masked_accuracy
 
 # %% auto #0
 __all__ = ['TrainConfig', 'lr_at', 'make_optimizer', 'save_checkpoint', 'load_checkpoint', 'TrainResult', 'train', 'evaluate',
-           'selective_copying_experiment', 'induction_heads_experiment', 'seed_binary_experiment']
+           'selective_copying_experiment', 'induction_heads_experiment', 'seed_binary_experiment', 'pack_sequences',
+           'pad_sequences']
 
 # %% ../nbs/06a_train.ipynb #30ee736a
 @dataclass
@@ -206,7 +207,8 @@ def train(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig,
             batch = get_batch(step)
             for g in opt.param_groups: g['lr'] = lr_at(step, cfg)
             with torch.autocast('cuda', dtype=torch.bfloat16, enabled=use_amp):
-                loss = loss_fn(model(batch['input_ids']).logits, batch)
+                extra = {'seq_idx': batch['seq_idx']} if 'seq_idx' in batch else {}   # packed rows (see Packing)
+                loss = loss_fn(model(batch['input_ids'], **extra).logits, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)   # the norm before clipping
@@ -236,7 +238,7 @@ def evaluate(model: nn.Module, get_batch: Callable[[int], dict], n_batches: int 
     losses, accs = [], []
     for i in range(n_batches):
         b = get_batch(first + i)
-        logits = model(b['input_ids']).logits
+        logits = model(b['input_ids'], **({'seq_idx': b['seq_idx']} if 'seq_idx' in b else {})).logits
         losses.append(masked_loss(logits, b, vocab).item()); accs.append(masked_accuracy(logits, b, vocab))
     model.train()
     return dict(loss=sum(losses) / n_batches, accuracy=sum(accs) / n_batches)
@@ -360,3 +362,40 @@ def seed_binary_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_la
                             {'binary': fig}, table, claims,
                             (f"Chance is 50% (the two labels are equally likely). Trained at L={L_train} for {steps} steps ({r.seconds:.0f} s). "
                              "Not comparable as a number: the seed does not define its label. Ours needs a count over the whole sequence."))
+
+# %% ../nbs/06a_train.ipynb #2b3844ec
+def _doc_rows(seqs, L, pad_id, name):
+    for i, s in enumerate(seqs):
+        check_tensor(s, f'{name}[{i}]', ndim=1, floating=False)
+        if not 1 <= len(s) <= L: raise ValueError(f"`{name}[{i}]` has {len(s)} tokens: each document needs 1 to L = {L}")
+
+def _batch(rows, L, pad_id, with_ids: bool) -> dict:
+    "Rows of documents -> input_ids, targets, mask (b, L) and, if asked, seq_idx (b, L) int32 (the padding gets its own id)."
+    ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
+    tg, mask = torch.zeros_like(ids), torch.zeros(len(rows), L, dtype=torch.bool)
+    seq = torch.zeros(len(rows), L, dtype=torch.int32)
+    for r, docs in enumerate(rows):
+        t = 0
+        for k, s in enumerate(docs):
+            n = len(s)
+            ids[r, t:t + n], tg[r, t:t + n - 1], mask[r, t:t + n - 1] = s, s[1:], True   # the last token predicts nothing
+            seq[r, t:t + n] = k; t += n
+        seq[r, t:] = len(docs)                                                          # the padding: a sequence of its own
+    out = dict(input_ids=ids, targets=tg, mask=mask)
+    if with_ids: out['seq_idx'] = seq
+    return out
+
+def pack_sequences(seqs: list, L: int, pad_id: int = 0) -> dict:
+    "Pack 1-D token tensors into rows of length L (first-fit decreasing): a batch dict with `seq_idx` for `model(ids, seq_idx=...)`."
+    check_number(L, 'L', 1, integer=True); _doc_rows(seqs, L, pad_id, 'seqs')
+    rows, room = [], []
+    for s in sorted(seqs, key=len, reverse=True):
+        j = next((j for j, r in enumerate(room) if r >= len(s)), None)
+        if j is None: rows.append([]); room.append(L); j = len(rows) - 1
+        rows[j].append(s); room[j] -= len(s)
+    return _batch(rows, L, pad_id, True)
+
+def pad_sequences(seqs: list, L: int | None = None, pad_id: int = 0) -> dict:
+    "One document per row, padded to L (default: the longest): the same batch format, without `seq_idx`."
+    L = L or max(len(s) for s in seqs); check_number(L, 'L', 1, integer=True); _doc_rows(seqs, L, pad_id, 'seqs')
+    return _batch([[s] for s in seqs], L, pad_id, False)
