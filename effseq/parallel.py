@@ -346,8 +346,10 @@ def mamba_forward_sp(block: Mamba, hidden_states, group=None, fixup: str = 'line
                           group=group, backend=block.backend, fixup=fixup, check_group=check_group)   # carries from the ranks before
     return _out_proj(y, block.out_proj.weight, block.out_proj.bias)                    # (b, L_local, d_model)
 
-def _sp_forward(block, hidden_states, inference_params=None, *, group=None, fixup='linear', check_group=True):
+def _sp_forward(block, hidden_states, inference_params=None, seq_idx=None, cu_seqlens=None, *, group=None, fixup='linear', check_group=True):
     if inference_params is not None: raise ValueError("`inference_params` (decoding with a cache) is not supported in sequence-parallel mode")
+    if seq_idx is not None or cu_seqlens is not None:
+        raise ValueError("packed sequences (`seq_idx`, `cu_seqlens`) are not supported in sequence-parallel mode yet")
     return mamba_forward_sp(block, hidden_states, group, fixup, check_group)
 
 @contextmanager
