@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
-from .selective import selective_scan_ref
+from .selective import selective_scan_ref, check_seq_idx, seq_idx_from_cu_seqlens
 from .triton_scan import (selective_scan_fn, selective_state_update, scan_fwd_triton, scan_bwd_triton, _train_configs,
                                 _pick_backend, HAS_TRITON, triton, tl, _softplus, _next_pow2)
 from .selective import selective_state_update_ref
@@ -21,10 +21,10 @@ from .norm import RMSNorm, layer_norm_fn
 
 # %% auto #0
 __all__ = ['MIXERS', 'CausalLMOutput', 'GenerateOutput', 'CHECKSUMS', 'MambaConfig', 'InferenceParams', 'inverse_softplus',
-           'Mamba', 'set_scan_backend', 'MambaInnerFn', 'mamba_inner_fn', 'mamba_inner_ref', 'mamba_step_update',
-           'S4DMixer', 'add_norm', 'Block', 'MixerModel', 'sample', 'DecodeGraph', 'GenerationMixin',
-           'MambaLMHeadModel', 'count_params', 'decode_logits', 'TransformerConfig', 'CausalSelfAttention',
-           'TransformerBlock', 'TransformerLM', 'baseline_models']
+           'packed_seq_idx', 'Mamba', 'set_scan_backend', 'MambaInnerFn', 'mamba_inner_fn', 'mamba_inner_ref',
+           'mamba_step_update', 'S4DMixer', 'add_norm', 'Block', 'MixerModel', 'sample', 'DecodeGraph',
+           'GenerationMixin', 'MambaLMHeadModel', 'count_params', 'decode_logits', 'TransformerConfig',
+           'CausalSelfAttention', 'TransformerBlock', 'TransformerLM', 'baseline_models']
 
 # %% ../nbs/05_mamba.ipynb #de8c8ec3
 _SSM_KEYS = ('d_state', 'd_conv', 'expand', 'dt_rank', 'dt_min', 'dt_max', 'dt_init', 'dt_scale', 'dt_init_floor',
@@ -150,6 +150,18 @@ def _out_proj(y, weight, bias=None):
     out = torch.bmm(y.mT.to(wt.dtype), wt.mT.expand(y.shape[0], *wt.mT.shape))          # (b, L, d_model)
     return out + bias.to(out.dtype) if bias is not None else out
 
+def packed_seq_idx(seq_idx, cu_seqlens, b, L, device, inference_params=None):
+    "A block's packed-sequence ids (b, L) int32 from `seq_idx` or `cu_seqlens` (one row), checked; None when neither is given."
+    if cu_seqlens is not None:
+        if seq_idx is not None: raise ValueError("give `seq_idx` or `cu_seqlens`, not both")
+        if b != 1: raise ValueError(f"`cu_seqlens` packs sequences into one row: the batch must be 1, got {b}")
+        seq_idx = seq_idx_from_cu_seqlens(cu_seqlens.to(device), L)
+    if seq_idx is None: return None
+    if inference_params is not None:
+        raise ValueError("packed sequences (`seq_idx`, `cu_seqlens`) are for training and scoring: a cache holds one sequence per row")
+    check_seq_idx(seq_idx, b, L, device)
+    return seq_idx.to(torch.int32)
+
 class Mamba(nn.Module):
     "The Mamba block (selective SSM mixer) with `mamba_ssm`'s constructor, parameter names and initialisation."
     def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank='auto', dt_min=0.001, dt_max=0.1,
@@ -182,13 +194,13 @@ class Mamba(nn.Module):
         "The conv's backend for this block's scan backend ('ref' and 'torch' both take the PyTorch conv)."
         return 'torch' if self.backend in ('ref', 'torch') else self.backend
 
-    def _conv(self, hidden_states, conv_state=None):
+    def _conv(self, hidden_states, conv_state=None, seq_idx=None):
         "in_proj, then the causal depthwise conv and SiLU: x and the gate z (b, d_inner, L); the last d_conv inputs into conv_state."
         L = hidden_states.shape[1]
         xz = _in_proj(hidden_states, self.in_proj.weight, self.in_proj.bias)            # (b, 2 d_inner, L)
         x, z = xz[:, :self.d_inner], xz[:, self.d_inner:]                              # (b, d_inner, L) views
         if conv_state is not None: conv_state.copy_(F.pad(x, (self.d_conv - L, 0)))    # last d_conv inputs
-        return causal_conv1d_fn(x, self.conv1d.weight[:, 0], self.conv1d.bias, activation='silu',
+        return causal_conv1d_fn(x, self.conv1d.weight[:, 0], self.conv1d.bias, seq_idx, activation='silu',
                                 backend=self._conv_backend()), z
 
     def _conv_step(self, hidden_states, conv_state):
@@ -208,10 +220,11 @@ class Mamba(nn.Module):
         "Whether training and prefill take the fused `mamba_inner_fn` (Triton kernels; CUDA tensors by default)."
         return self.use_fast_path and _pick_backend(self.backend, self.A_log.device) == 'triton'
 
-    def forward(self, hidden_states, inference_params: InferenceParams | None = None):
-        "Map (b, L, d_model) to (b, L, d_model); with a cache, store the states (prompt) or decode one step."
+    def forward(self, hidden_states, inference_params: InferenceParams | None = None, seq_idx=None, cu_seqlens=None):
+        "Map (b, L, d_model) to (b, L, d_model); with a cache, store the states (prompt) or decode one step; `seq_idx` (b, L) or `cu_seqlens` (b = 1): packed sequences."
         _check_hidden(hidden_states, self.d_model)
         b, L, _ = hidden_states.shape
+        seq_idx = packed_seq_idx(seq_idx, cu_seqlens, b, L, hidden_states.device, inference_params)
         conv_state = ssm_state = None
         if inference_params is not None:
             conv_state, ssm_state = self._get_states_from_cache(inference_params, b)
@@ -220,18 +233,19 @@ class Mamba(nn.Module):
             xz = _in_proj(hidden_states, self.in_proj.weight, self.in_proj.bias)
             return mamba_inner_fn(xz, self.conv1d.weight, self.conv1d.bias, self.x_proj.weight, self.dt_proj.weight,
                                   self.out_proj.weight, self.out_proj.bias, -torch.exp(self.A_log.float()),
-                                  D=self.D.float(), delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
-        x, z = self._conv(hidden_states, conv_state)                                   # (b, d_inner, L) each
-        y = self._scan(x, z, return_last_state=ssm_state is not None)
+                                  D=self.D.float(), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+                                  seq_idx=seq_idx)
+        x, z = self._conv(hidden_states, conv_state, seq_idx)                          # (b, d_inner, L) each
+        y = self._scan(x, z, return_last_state=ssm_state is not None, seq_idx=seq_idx)
         if ssm_state is not None: y, last = y; ssm_state.copy_(last)
         return _out_proj(y, self.out_proj.weight, self.out_proj.bias)                  # (b, L, d_model)
 
-    def _scan(self, x, z, return_last_state=False):
+    def _scan(self, x, z, return_last_state=False, seq_idx=None):
         "The selective scan of the conv output x, gated by z (b, d_inner, L); and its last state if asked."
         dt, B, C = self._ssm_inputs(x.mT)
         A = -torch.exp(self.A_log.float())                                             # (d_inner, N)
         return selective_scan_fn(x, dt, A, B, C, self.D.float(), z=z, delta_bias=self.dt_proj.bias.float(),
-                                 delta_softplus=True, return_last_state=return_last_state, backend=self.backend,
+                                 delta_softplus=True, return_last_state=return_last_state, seq_idx=seq_idx, backend=self.backend,
                                  check_stability=False)   # A < 0 by construction: no host read
 
     def step(self, hidden_states, conv_state, ssm_state):
@@ -269,31 +283,31 @@ def set_scan_backend(model: nn.Module, backend: str | None) -> nn.Module:
     return model
 
 # %% ../nbs/05_mamba.ipynb #2bff3ab6
-def _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, store_tiles):
+def _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, store_tiles, seq_idx=None):
     "in_proj's output xz (b, 2d, L) -> the gated scan output y (b, d, L), x_proj's output and the scan's tile states."
     b, d, R, N, L = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1], xz.shape[-1]
     x, z = xz[:, :d], xz[:, d:]                                        # (b, d, L) views, stride 1 along L
-    u = conv1d_fwd_triton(x, conv_w, conv_b, None, True)              # (b, d, L): conv + SiLU
+    u = conv1d_fwd_triton(x, conv_w, conv_b, None, True, seq_idx=seq_idx)   # (b, d, L): conv + SiLU
     x_dbl = _proj(x_proj_w, u)                                         # (b, R + 2N, L)
     delta = _proj(dt_proj_w, x_dbl[:, :R])                             # (b, d, L), before its bias
     B, C = x_dbl[:, R:R + N], x_dbl[:, R + N:]                         # (b, N, L) views, stride 1 along L
     fw, bw = _train_configs(b, d, N, L, d, xz.device) if store_tiles else (None, None)
-    y, _, tiles = scan_fwd_triton(u, delta, A, B, C, D, z, delta_bias, softplus, None, store_tiles, fw)
+    y, _, tiles = scan_fwd_triton(u, delta, A, B, C, D, z, delta_bias, softplus, None, store_tiles, fw, seq_idx)
     return y, x_dbl, tiles, bw
 
 class MambaInnerFn(torch.autograd.Function):
     "The Mamba block from in_proj's output to out_proj's: conv, x_proj, dt_proj, scan and gate, out_proj; the conv and delta recomputed in the backward."
     @staticmethod
-    def forward(ctx, xz, conv_w, conv_b, x_proj_w, dt_proj_w, out_proj_w, out_proj_b, A, D, delta_bias, softplus):
+    def forward(ctx, xz, conv_w, conv_b, x_proj_w, dt_proj_w, out_proj_w, out_proj_b, A, D, delta_bias, softplus, seq_idx=None):
         if torch.is_autocast_enabled(xz.device.type):   # the matmuls in the autocast dtype, as autocast would run them
             cd = torch.get_autocast_dtype(xz.device.type)
             x_proj_w, dt_proj_w, out_proj_w = x_proj_w.to(cd), dt_proj_w.to(cd), out_proj_w.to(cd)
             out_proj_b = out_proj_b.to(cd) if out_proj_b is not None else None
         ctx.xz_dtype, xz = xz.dtype, xz.to(x_proj_w.dtype)
-        y, x_dbl, tiles, bw = _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, True)
+        y, x_dbl, tiles, bw = _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, True, seq_idx)
         out = _out_proj(y, out_proj_w, out_proj_b)                     # (b, L, d_model)
         ctx.save_for_backward(xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles)   # not y
-        ctx.softplus, ctx.bw, ctx.has_ob = softplus, bw, out_proj_b is not None
+        ctx.softplus, ctx.bw, ctx.has_ob, ctx.seq_idx = softplus, bw, out_proj_b is not None, seq_idx
         return out
 
     @staticmethod
@@ -301,7 +315,7 @@ class MambaInnerFn(torch.autograd.Function):
         xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles = ctx.saved_tensors
         b, d, R, N = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1]
         x, z = xz[:, :d], xz[:, d:]
-        u = conv1d_fwd_triton(x, conv_w, conv_b, None, True)          # recomputed (b, d, L), not stored
+        u = conv1d_fwd_triton(x, conv_w, conv_b, None, True, seq_idx=ctx.seq_idx)   # recomputed (b, d, L), not stored
         dt, B, C = x_dbl[:, :R], x_dbl[:, R:R + N], x_dbl[:, R + N:]
         delta = _proj(dt_proj_w, dt)                                   # recomputed
         dout = dout.to(xz.dtype)
@@ -311,14 +325,15 @@ class MambaInnerFn(torch.autograd.Function):
         dout_b = dout.sum((0, 1)) if ctx.has_ob else None
         y = like_dz()                                                  # the gated scan output, recomputed by the scan's backward
         du, ddelta, dA, dB, dC, dD, _, ddb, _ = scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, None, tiles,
-                                                                dy, None, ctx.bw, grads_out=(like_dz(), like_dz(), dxz[:, d:]), out_z=y)
+                                                                dy, None, ctx.bw, grads_out=(like_dz(), like_dz(), dxz[:, d:]), out_z=y,
+                                                                seq_idx=ctx.seq_idx)
         dout_w = torch.bmm(dout.mT, y.mT).sum(0, dtype=torch.float32)                 # (d_model, d)
         ddt_w = torch.bmm(ddelta, dt.mT).sum(0, dtype=torch.float32)                      # (d, R)
         dx_dbl = torch.cat([_proj(dt_proj_w.mT, ddelta), dB, dC], 1)   # (b, R + 2N, L)
         dx_proj_w = torch.bmm(dx_dbl, u.mT).sum(0, dtype=torch.float32)                   # (R + 2N, d)
         du.baddbmm_(x_proj_w.mT.expand(b, *x_proj_w.mT.shape), dx_dbl)               # + x_proj's share of u's gradient
-        _, dconv_w, dconv_b, _ = conv1d_bwd_triton(x, conv_w, conv_b, None, du, True, dx=dxz[:, :d])
-        return dxz.to(ctx.xz_dtype), dconv_w, dconv_b, dx_proj_w, ddt_w, dout_w, dout_b, dA, dD, ddb, None
+        _, dconv_w, dconv_b, _ = conv1d_bwd_triton(x, conv_w, conv_b, None, du, True, dx=dxz[:, :d], seq_idx=ctx.seq_idx)
+        return dxz.to(ctx.xz_dtype), dconv_w, dconv_b, dx_proj_w, ddt_w, dout_w, dout_b, dA, dD, ddb, None, None
 
 def _conv_weight_2d(w, d):
     "conv1d's weight as (d, W), from (d, 1, W) or (d, W)."
@@ -326,50 +341,72 @@ def _conv_weight_2d(w, d):
     if w.dim() != 2 or w.shape[0] != d: raise ValueError(f"`conv1d_weight` must have shape ({d}, 1, W) or ({d}, W), got {tuple(w.shape)}")
     return w
 
-def _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A, extras) -> torch.Tensor:
+def _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A, B, C, extras) -> torch.Tensor:
     for name, v in extras.items():
         if v is not None: raise ValueError(f"`{name}` is not supported by effseq's mamba_inner_fn (leave it None)")
     check_tensor(xz, 'xz', ndim=3)
+    if A.is_complex(): raise TypeError("`A` must be real: complex A is not supported by effseq's kernels")
     d, R = delta_proj_weight.shape; N = A.shape[-1]
     if xz.shape[1] != 2 * d: raise ValueError(f"`xz` must have shape (b, 2 * {d}, L) (x and z stacked), got {tuple(xz.shape)}")
-    if x_proj_weight.shape != (R + 2 * N, d): raise ValueError(f"`x_proj_weight` must have shape ({R + 2 * N}, {d}), got {tuple(x_proj_weight.shape)}")
+    rows = R + N * ((B is None) + (C is None))                 # x_proj gives delta's inputs and each variable B, C
+    if x_proj_weight.shape != (rows, d): raise ValueError(f"`x_proj_weight` must have shape ({rows}, {d}), got {tuple(x_proj_weight.shape)}")
     if A.shape != (d, N): raise ValueError(f"`A` must have shape ({d}, N), got {tuple(A.shape)}")
+    for name, X in (('B', B), ('C', C)):
+        if X is not None and tuple(X.shape) != (d, N): raise ValueError(f"a given `{name}` is constant, shape ({d}, {N}); got {tuple(X.shape)}")
     if out_proj_weight.shape[1] != d: raise ValueError(f"`out_proj_weight` must have shape (d_model, {d}), got {tuple(out_proj_weight.shape)}")
     return _conv_weight_2d(conv1d_weight, d)
 
+def _inner_composed(conv, scan, xz, w, conv1d_bias, x_proj_weight, delta_proj_weight, out_proj_weight, out_proj_bias,
+                    A, B, C, D, delta_bias, B_proj_bias, C_proj_bias, delta_softplus, seq_idx):
+    "The block as separate differentiable steps (`conv`, projections, `scan`): B and C from x_proj (plus their biases) unless given."
+    d, R, N = delta_proj_weight.shape[0], delta_proj_weight.shape[1], A.shape[1]
+    x, z = xz[:, :d], xz[:, d:]
+    u = conv(x, w, conv1d_bias, seq_idx=seq_idx, activation='silu')                    # (b, d, L)
+    x_dbl = F.linear(u.mT, x_proj_weight)                                              # (b, L, R + N per variable B, C)
+    delta = F.linear(x_dbl[..., :R], delta_proj_weight).mT                             # (b, d, L)
+    if B is None:
+        B = x_dbl[..., R:R + N]                                                        # (b, L, N)
+        B = (B + B_proj_bias.to(B.dtype) if B_proj_bias is not None else B).mT        # (b, N, L)
+    if C is None:
+        C = x_dbl[..., -N:]                                                            # the last N columns
+        C = (C + C_proj_bias.to(C.dtype) if C_proj_bias is not None else C).mT
+    y = scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, seq_idx=seq_idx)
+    return F.linear(y.mT, out_proj_weight, out_proj_bias)                              # (b, L, d_model)
+
 def mamba_inner_fn(xz, conv1d_weight, conv1d_bias, x_proj_weight, delta_proj_weight, out_proj_weight, out_proj_bias,
                    A, B=None, C=None, D=None, delta_bias=None, B_proj_bias=None, C_proj_bias=None, delta_softplus=True,
-                   checkpoint_lvl=1, b_rms_weight=None, c_rms_weight=None, dt_rms_weight=None, b_c_dt_rms_eps=1e-6):
-    "The fused Mamba block (`mamba_ssm`'s signature): in_proj's output xz (b, 2d, L) to out_proj's output (b, L, d_model)."
-    w = _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A,
-                     dict(B=B, C=C, B_proj_bias=B_proj_bias, C_proj_bias=C_proj_bias, b_rms_weight=b_rms_weight,
-                          c_rms_weight=c_rms_weight, dt_rms_weight=dt_rms_weight))
+                   checkpoint_lvl=1, b_rms_weight=None, c_rms_weight=None, dt_rms_weight=None, b_c_dt_rms_eps=1e-6,
+                   seq_idx=None):
+    "The fused Mamba block (`mamba_ssm`'s signature; `seq_idx` (b, L): packed sequences): in_proj's output xz (b, 2d, L) to out_proj's output (b, L, d_model)."
+    w = _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A, B, C,
+                     dict(b_rms_weight=b_rms_weight, c_rms_weight=c_rms_weight, dt_rms_weight=dt_rms_weight))
     check_choice(checkpoint_lvl, 'checkpoint_lvl', (0, 1))   # both recompute the conv and delta in the backward
+    if seq_idx is not None: check_seq_idx(seq_idx, xz.shape[0], xz.shape[-1], xz.device)
     if not HAS_TRITON: raise RuntimeError("mamba_inner_fn needs the triton package")
+    if any(t is not None for t in (B, C, B_proj_bias, C_proj_bias)):   # the rarer forms: the kernels one after another
+        return _inner_composed(causal_conv1d_fn, selective_scan_fn, xz, w, conv1d_bias, x_proj_weight, delta_proj_weight,
+                               out_proj_weight, out_proj_bias, A, B, C, D, delta_bias, B_proj_bias, C_proj_bias,
+                               delta_softplus, seq_idx)
     ins = (xz, w, conv1d_bias, x_proj_weight, delta_proj_weight, out_proj_weight, out_proj_bias, A, D, delta_bias)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ins):
-        return MambaInnerFn.apply(*ins, bool(delta_softplus))
+        return MambaInnerFn.apply(*ins, bool(delta_softplus), seq_idx)
     if torch.is_autocast_enabled(xz.device.type):
         cd = torch.get_autocast_dtype(xz.device.type)
         xz, x_proj_weight, delta_proj_weight = xz.to(cd), x_proj_weight.to(cd), delta_proj_weight.to(cd)
-    y = _inner_forward(xz, w, conv1d_bias, x_proj_weight, delta_proj_weight, A, D, delta_bias, bool(delta_softplus), False)[0]
+    y = _inner_forward(xz, w, conv1d_bias, x_proj_weight, delta_proj_weight, A, D, delta_bias, bool(delta_softplus), False,
+                       seq_idx)[0]
     return _out_proj(y, out_proj_weight, out_proj_bias)
 
 def mamba_inner_ref(xz, conv1d_weight, conv1d_bias, x_proj_weight, delta_proj_weight, out_proj_weight, out_proj_bias,
                     A, B=None, C=None, D=None, delta_bias=None, B_proj_bias=None, C_proj_bias=None, delta_softplus=True,
-                    checkpoint_lvl=1, b_rms_weight=None, c_rms_weight=None, dt_rms_weight=None, b_c_dt_rms_eps=1e-6):
+                    checkpoint_lvl=1, b_rms_weight=None, c_rms_weight=None, dt_rms_weight=None, b_c_dt_rms_eps=1e-6,
+                    seq_idx=None):
     "The same block written plainly: chapter 04b's reference conv, nn.Linear-style projections, chapter 04's reference scan."
-    w = _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A,
-                     dict(B=B, C=C, B_proj_bias=B_proj_bias, C_proj_bias=C_proj_bias, b_rms_weight=b_rms_weight,
-                          c_rms_weight=c_rms_weight, dt_rms_weight=dt_rms_weight))
-    d, R, N = delta_proj_weight.shape[0], delta_proj_weight.shape[1], A.shape[1]
-    x, z = xz[:, :d], xz[:, d:]
-    u = causal_conv1d_ref(x, w, conv1d_bias, activation='silu')                        # (b, d, L)
-    x_dbl = F.linear(u.mT, x_proj_weight)                                              # (b, L, R + 2N)
-    delta = F.linear(x_dbl[..., :R], delta_proj_weight).mT                             # (b, d, L)
-    B, C = x_dbl[..., R:R + N].mT, x_dbl[..., R + N:].mT                               # (b, N, L)
-    y = selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    return F.linear(y.mT, out_proj_weight, out_proj_bias)                              # (b, L, d_model)
+    w = _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_weight, A, B, C,
+                     dict(b_rms_weight=b_rms_weight, c_rms_weight=c_rms_weight, dt_rms_weight=dt_rms_weight))
+    return _inner_composed(causal_conv1d_ref, selective_scan_ref, xz, w, conv1d_bias, x_proj_weight, delta_proj_weight,
+                           out_proj_weight, out_proj_bias, A, B, C, D, delta_bias, B_proj_bias, C_proj_bias,
+                           delta_softplus, seq_idx)
 
 
 # %% ../nbs/05_mamba.ipynb #af68b30a
@@ -469,14 +506,14 @@ class Block(nn.Module):
     def __init__(self, dim, mixer: nn.Module, norm: nn.Module, residual_in_fp32: bool = False, fused_add_norm: bool = False):
         super().__init__()
         self.mixer, self.norm, self.residual_in_fp32, self.fused_add_norm = mixer, norm, residual_in_fp32, fused_add_norm
-    def forward(self, hidden_states, residual=None, inference_params=None):
+    def forward(self, hidden_states, residual=None, inference_params=None, **mixer_kwargs):
         if self.fused_add_norm:   # one kernel: the sum (kept in float32 if asked) and its norm
             hidden_states, residual = add_norm(self.norm, hidden_states, residual, True, self.residual_in_fp32)
         else:
             residual = hidden_states + residual if residual is not None else hidden_states
             hidden_states = self.norm(residual.to(self.norm.weight.dtype))
             if self.residual_in_fp32: residual = residual.float()
-        return self.mixer(hidden_states, inference_params=inference_params), residual
+        return self.mixer(hidden_states, inference_params=inference_params, **mixer_kwargs), residual
     def allocate_inference_cache(self, batch_size, max_seqlen, dtype=None):
         return self.mixer.allocate_inference_cache(batch_size, max_seqlen, dtype)
 
@@ -507,9 +544,10 @@ class MixerModel(nn.Module):
         self.norm_f = Norm()
         self.apply(lambda m: _init_weights(m, c.n_layer, c.initializer_range))
 
-    def forward(self, input_ids, inference_params=None):
+    def forward(self, input_ids, inference_params=None, **mixer_kwargs):
+        "Hidden states (b, L, d_model); `mixer_kwargs` (e.g. `seq_idx` of packed sequences) go to every mixer."
         h, residual = self.embedding(input_ids), None                                 # (b, L, d_model)
-        for layer in self.layers: h, residual = layer(h, residual, inference_params=inference_params)
+        for layer in self.layers: h, residual = layer(h, residual, inference_params=inference_params, **mixer_kwargs)
         if self.fused_add_norm: return add_norm(self.norm_f, h, residual, False, self.residual_in_fp32)
         residual = h + residual if residual is not None else h
         return self.norm_f(residual.to(self.norm_f.weight.dtype))
@@ -573,9 +611,9 @@ class GenerationMixin:
         "Per-layer decoding states for `batch_size` sequences of up to `max_seqlen` tokens."
         return {i: layer.allocate_inference_cache(batch_size, max_seqlen, dtype) for i, layer in enumerate(self.backbone.layers)}
 
-    def _logits(self, input_ids, inference_params=None, num_last_tokens: int = 0):
+    def _logits(self, input_ids, inference_params=None, num_last_tokens: int = 0, **mixer_kwargs):
         "The forward without the checks of `input_ids` (which read them on the host): what decoding runs."
-        h = self.backbone(input_ids, inference_params=inference_params)
+        h = self.backbone(input_ids, inference_params=inference_params, **mixer_kwargs)
         if num_last_tokens > 0: h = h[:, -num_last_tokens:]
         return self.lm_head(h)
 
@@ -660,11 +698,11 @@ class MambaLMHeadModel(nn.Module, GenerationMixin):
     def tie_weights(self):
         if self.config.tie_embeddings: self.lm_head.weight = self.backbone.embedding.weight
 
-    def forward(self, input_ids, position_ids=None, inference_params=None, num_last_tokens: int = 0):
-        "Logits (b, L, padded vocab) for token ids (b, L); only the last `num_last_tokens` positions when > 0."
+    def forward(self, input_ids, position_ids=None, inference_params=None, num_last_tokens: int = 0, **mixer_kwargs):
+        "Logits (b, L, padded vocab) for token ids (b, L); only the last `num_last_tokens` positions when > 0; `seq_idx` / `cu_seqlens`: packed sequences."
         check_tensor(input_ids, 'input_ids', ndim=2, floating=False)
         self._check_ids(input_ids)
-        return CausalLMOutput(logits=self._logits(input_ids, inference_params, num_last_tokens))
+        return CausalLMOutput(logits=self._logits(input_ids, inference_params, num_last_tokens, **mixer_kwargs))
 
     def save_pretrained(self, save_directory, safe_serialization: bool = False):
         "Write `config.json` and `pytorch_model.bin` (or `model.safetensors`) in the state-spaces layout, each file whole or not at all, and their SHA-256 in `effseq_checksums.json`, written last."

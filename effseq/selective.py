@@ -11,11 +11,38 @@ from .core import *
 from .scan import linear_scan
 
 # %% auto #0
-__all__ = ['check_scan_inputs', 'selective_scan_ref', 'make_scan_inputs', 'selective_scan_torch', 'scan_grads',
-           'check_state_update_inputs', 'heads_to_channels', 'selective_state_update_ref', 'selective_cpu_experiment']
+__all__ = ['check_seq_idx', 'seq_starts', 'seq_idx_from_cu_seqlens', 'check_scan_inputs', 'selective_scan_ref',
+           'make_scan_inputs', 'selective_scan_torch', 'scan_grads', 'check_state_update_inputs', 'heads_to_channels',
+           'selective_state_update_ref', 'selective_cpu_experiment']
 
 # %% ../nbs/04_selective.ipynb #dafc0bcb
-def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initial_state=None):
+def check_seq_idx(seq_idx, b, L, device):
+    "`seq_idx` (b, L): integer ids of the packed sequences, non-decreasing along each row."
+    check_tensor(seq_idx, 'seq_idx', floating=False)
+    if seq_idx.dtype not in (torch.int32, torch.int64) or tuple(seq_idx.shape) != (b, L) or seq_idx.device != device:
+        raise ValueError(f"`seq_idx` must be an int32 or int64 tensor of shape (b, L) = {(b, L)} on {device}, "
+                         f"got {seq_idx.dtype} {tuple(seq_idx.shape)} on {seq_idx.device}")
+    if not (torch.compiler.is_compiling() or (seq_idx.is_cuda and torch.cuda.is_current_stream_capturing())):
+        if L > 1 and bool((seq_idx[:, 1:] < seq_idx[:, :-1]).any()):   # (one host read, as the stability check's)
+            raise ValueError("`seq_idx` must be non-decreasing along L: each packed sequence is one contiguous run of one id")
+
+def seq_starts(seq_idx) -> torch.Tensor:
+    "(b, L) bool: True where a new packed sequence starts (its id differs from the step before); never at l = 0."
+    starts = torch.zeros_like(seq_idx, dtype=torch.bool)
+    starts[:, 1:] = seq_idx[:, 1:] != seq_idx[:, :-1]
+    return starts
+
+def seq_idx_from_cu_seqlens(cu_seqlens, L: int | None = None) -> torch.Tensor:
+    "`cu_seqlens` (n + 1,) = [0, l_1, l_1 + l_2, ...] (the varlen convention) -> `seq_idx` (1, L) int32: sequence i's tokens get i."
+    check_tensor(cu_seqlens, 'cu_seqlens', ndim=1, floating=False)
+    cu = cu_seqlens.to(torch.int64)
+    total = int(cu[-1]) if cu.numel() else 0
+    if cu.numel() < 2 or int(cu[0]) != 0 or bool((cu[1:] < cu[:-1]).any()) or (L is not None and total != L):
+        raise ValueError(f"`cu_seqlens` must start at 0, not decrease and end at L{'' if L is None else f' = {L}'}, got {cu_seqlens.tolist()}")
+    lens = cu[1:] - cu[:-1]
+    return torch.repeat_interleave(torch.arange(len(lens), device=cu.device), lens)[None].to(torch.int32)
+
+def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initial_state=None, seq_idx=None):
     "Validate the selective-scan arguments; return (b, D, L, N, G) with G the number of B/C groups (0 if constant)."
     check_tensor(u, 'u', ndim=3); check_tensor(delta, 'delta', ndim=3)
     b, Dm, L = u.shape
@@ -42,6 +69,7 @@ def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initia
         if X is not None:
             check_tensor(X, name)
             if tuple(X.shape) != shape: raise ValueError(f"`{name}` must have shape {shape}, got {tuple(X.shape)}")
+    if seq_idx is not None: check_seq_idx(seq_idx, b, L, u.device)
     return b, Dm, L, N, (groups.pop() if groups else (1 if max(B.dim(), C.dim()) == 3 else 0))
 
 # %% ../nbs/04_selective.ipynb #a252f4d1
@@ -57,13 +85,14 @@ def _prepare_delta(delta, delta_bias, delta_softplus, dtype):
     return F.softplus(delta) if delta_softplus else delta
 
 def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                       return_last_state=False, initial_state=None):
-    "The selective scan, one time step at a time (the reference): y (b, D, L) and, if asked, the last state (b, D, N)."
-    b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
+                       return_last_state=False, initial_state=None, seq_idx=None):
+    "The selective scan, one time step at a time (the reference): y (b, D, L) and, if asked, the last state (b, D, N); `seq_idx` (b, L): packed sequences."
+    b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx)
     ct = torch.float64 if u.dtype == torch.float64 else torch.float32               # compute dtype
     dt = _prepare_delta(delta, delta_bias, delta_softplus, ct)                        # (b, D, L)
     uu = u.to(ct)
     dA = torch.exp(dt[..., None] * A.to(ct)[:, None, :])                              # (b, D, L, N)
+    if seq_idx is not None: dA = dA * ~seq_starts(seq_idx)[:, None, :, None]          # a packed sequence starts from 0
     dBu = (dt * uu)[..., None] * _expand_bc(B, b, Dm, L, ct)                          # (b, D, L, N)
     Cx = _expand_bc(C, b, Dm, L, ct)
     h = torch.zeros(b, Dm, N, dtype=ct, device=u.device) if initial_state is None else initial_state.to(ct)
@@ -96,13 +125,14 @@ def make_scan_inputs(b=2, D=4, N=8, L=32, *, B_kind='var', G=1, with_D=True, wit
 
 # %% ../nbs/04_selective.ipynb #fc5199d8
 def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                         return_last_state=False, initial_state=None, method: str = 'chunked'):
+                         return_last_state=False, initial_state=None, seq_idx=None, method: str = 'chunked'):
     "The selective scan as a few large tensor operations and one `linear_scan` (differentiable; any device)."
-    b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx)
     ct = torch.float64 if u.dtype == torch.float64 else torch.float32
     dt = _prepare_delta(delta, delta_bias, delta_softplus, ct)                        # (b, D, L)
     uu = u.to(ct)
     dA = torch.exp(dt[..., None] * A.to(ct)[:, None, :])                              # (b, D, L, N)
+    if seq_idx is not None: dA = dA * ~seq_starts(seq_idx)[:, None, :, None]          # a packed sequence starts from 0
     dBu = (dt * uu)[..., None] * _expand_bc(B, b, Dm, L, ct)                          # (b, D, L, N)
     h0 = initial_state.to(ct) if initial_state is not None else None
     h = linear_scan(dA, dBu, h0, dim=2, method=method)                                # (b, D, L, N)

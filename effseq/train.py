@@ -16,7 +16,8 @@ from .tasks import TASKS, Task, task_batches, masked_loss, masked_accuracy
 
 # %% auto #0
 __all__ = ['TrainConfig', 'lr_at', 'make_optimizer', 'save_checkpoint', 'load_checkpoint', 'TrainResult', 'train', 'evaluate',
-           'selective_copying_experiment', 'induction_heads_experiment', 'seed_binary_experiment']
+           'selective_copying_experiment', 'induction_heads_experiment', 'seed_binary_experiment', 'pack_sequences',
+           'pad_sequences']
 
 # %% ../nbs/06a_train.ipynb #30ee736a
 @dataclass
@@ -174,6 +175,11 @@ def _nonfinite(step: int, loss: float, norm: float, cfg: TrainConfig, skipped: l
     raise FloatingPointError(f"non-finite {what} at step {step}: training stopped before this step's update, so the model "
                              f"keeps the weights it had{saved}{more}")
 
+def _ddp_mean(x: torch.Tensor, group) -> torch.Tensor:
+    "The mean of `x` over the ranks of `group` (under DDP every rank then sees the global loss and decides alike)."
+    torch.distributed.all_reduce(x, group=group)
+    return x / torch.distributed.get_world_size(group)
+
 def train(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig,
           loss_fn: Callable | None = None,  # (logits, batch) -> loss; default `masked_loss` on the model's vocab
           resume: str | Path | None = None, ckpt_dir: str | Path | None = None, stop_at: int | None = None,
@@ -181,12 +187,13 @@ def train(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig,
     "Train `model` on `get_batch(step)` for `cfg.steps` steps (resuming from a checkpoint folder if given)."
     cfg.__post_init__()                                                                 # fields may have changed since
     check_number(stop_at, 'stop_at', 0, integer=True, none_ok=True)
-    vocab = getattr(getattr(model, 'config', None), 'vocab_size', None)
+    net = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model   # DDP (chapter 11): the model inside
+    vocab = getattr(getattr(net, 'config', None), 'vocab_size', None)
     loss_fn = loss_fn or (lambda logits, batch: masked_loss(logits, batch, vocab))
     opt = make_optimizer(model, cfg)
     start, history, skipped = 0, [], []
     if resume is not None:
-        st = load_checkpoint(resume, model, opt)
+        st = load_checkpoint(resume, net, opt)
         start, history, skipped = st['step'], [tuple(h) for h in st['history']], list(st['skipped'])
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
     device = next(model.parameters()).device
@@ -200,20 +207,24 @@ def train(model: nn.Module, get_batch: Callable[[int], dict], cfg: TrainConfig,
             batch = get_batch(step)
             for g in opt.param_groups: g['lr'] = lr_at(step, cfg)
             with torch.autocast('cuda', dtype=torch.bfloat16, enabled=use_amp):
-                loss = loss_fn(model(batch['input_ids']).logits, batch)
+                extra = {'seq_idx': batch['seq_idx']} if 'seq_idx' in batch else {}   # packed rows (see Packing)
+                loss = loss_fn(model(batch['input_ids'], **extra).logits, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)   # the norm before clipping
             ln = torch.stack([loss.detach().float(), norm.float().to(loss.device)])
+            if net is not model: ln = _ddp_mean(ln, model.process_group)              # DDP: the global batch's loss
             if not torch.isfinite(ln).all():                                            # the one copy to the host per step
                 _nonfinite(step, *ln.tolist(), cfg, skipped, ckpt_dir)
                 bar.set_postfix(skipped=len(skipped)); continue
             opt.step()
             if step % cfg.log_every == 0 or step == cfg.steps - 1:
-                history.append((step, loss.item())); bar.set_postfix(loss=f'{history[-1][1]:.4f}')
+                history.append((step, ln[0].item())); bar.set_postfix(loss=f'{history[-1][1]:.4f}')
                 if live_plot: handle = _live_plot(handle, history)
     finally: bar.close()
-    if ckpt_dir is not None: save_checkpoint(ckpt_dir, model, opt, end, history, use_safetensors, skipped)
+    if ckpt_dir is not None and (net is model or torch.distributed.get_rank(model.process_group) == 0):
+        save_checkpoint(ckpt_dir, net, opt, end, history, use_safetensors, skipped)    # under DDP: rank 0 writes, the others wait
+    if net is not model: torch.distributed.barrier(group=model.process_group)
     return TrainResult(history, time.perf_counter() - t0, end, skipped)
 
 # %% ../nbs/06a_train.ipynb #78120c2e
@@ -227,7 +238,7 @@ def evaluate(model: nn.Module, get_batch: Callable[[int], dict], n_batches: int 
     losses, accs = [], []
     for i in range(n_batches):
         b = get_batch(first + i)
-        logits = model(b['input_ids']).logits
+        logits = model(b['input_ids'], **({'seq_idx': b['seq_idx']} if 'seq_idx' in b else {})).logits
         losses.append(masked_loss(logits, b, vocab).item()); accs.append(masked_accuracy(logits, b, vocab))
     model.train()
     return dict(loss=sum(losses) / n_batches, accuracy=sum(accs) / n_batches)
@@ -351,3 +362,40 @@ def seed_binary_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_la
                             {'binary': fig}, table, claims,
                             (f"Chance is 50% (the two labels are equally likely). Trained at L={L_train} for {steps} steps ({r.seconds:.0f} s). "
                              "Not comparable as a number: the seed does not define its label. Ours needs a count over the whole sequence."))
+
+# %% ../nbs/06a_train.ipynb #2b3844ec
+def _doc_rows(seqs, L, pad_id, name):
+    for i, s in enumerate(seqs):
+        check_tensor(s, f'{name}[{i}]', ndim=1, floating=False)
+        if not 1 <= len(s) <= L: raise ValueError(f"`{name}[{i}]` has {len(s)} tokens: each document needs 1 to L = {L}")
+
+def _batch(rows, L, pad_id, with_ids: bool) -> dict:
+    "Rows of documents -> input_ids, targets, mask (b, L) and, if asked, seq_idx (b, L) int32 (the padding gets its own id)."
+    ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
+    tg, mask = torch.zeros_like(ids), torch.zeros(len(rows), L, dtype=torch.bool)
+    seq = torch.zeros(len(rows), L, dtype=torch.int32)
+    for r, docs in enumerate(rows):
+        t = 0
+        for k, s in enumerate(docs):
+            n = len(s)
+            ids[r, t:t + n], tg[r, t:t + n - 1], mask[r, t:t + n - 1] = s, s[1:], True   # the last token predicts nothing
+            seq[r, t:t + n] = k; t += n
+        seq[r, t:] = len(docs)                                                          # the padding: a sequence of its own
+    out = dict(input_ids=ids, targets=tg, mask=mask)
+    if with_ids: out['seq_idx'] = seq
+    return out
+
+def pack_sequences(seqs: list, L: int, pad_id: int = 0) -> dict:
+    "Pack 1-D token tensors into rows of length L (first-fit decreasing): a batch dict with `seq_idx` for `model(ids, seq_idx=...)`."
+    check_number(L, 'L', 1, integer=True); _doc_rows(seqs, L, pad_id, 'seqs')
+    rows, room = [], []
+    for s in sorted(seqs, key=len, reverse=True):
+        j = next((j for j, r in enumerate(room) if r >= len(s)), None)
+        if j is None: rows.append([]); room.append(L); j = len(rows) - 1
+        rows[j].append(s); room[j] -= len(s)
+    return _batch(rows, L, pad_id, True)
+
+def pad_sequences(seqs: list, L: int | None = None, pad_id: int = 0) -> dict:
+    "One document per row, padded to L (default: the longest): the same batch format, without `seq_idx`."
+    L = L or max(len(s) for s in seqs); check_number(L, 'L', 1, integer=True); _doc_rows(seqs, L, pad_id, 'seqs')
+    return _batch([[s] for s in seqs], L, pad_id, False)

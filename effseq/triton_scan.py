@@ -74,6 +74,12 @@ def _load_bc(ptr, offs_d, offs_n, offs_l, mask_d, mask_n, mask_l, s_1, s_n, s_l,
         return t[None, :, :]
 
 @triton.jit
+def _decay(A2, s):
+    "exp2(A2 s), the decay over steps whose deltas sum to s; 0 where s = +inf (a packed sequence starts within them)."
+    inf = s == float('inf')
+    return tl.where(inf, 0.0, tl.exp2(A2 * tl.where(inf, 0.0, s)))
+
+@triton.jit
 def _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_d, offs_n, mask_d, mdn,
               HAS_H0: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr):
     "The (BD, BN) state entering segment pid_s: the initial state (or 0) carried through the earlier segments' (decay, end state)."
@@ -84,7 +90,7 @@ def _carry_in(h0_ptr, segh_ptr, segs_ptr, A2, pid_b, pid_s, n_seg, DIM, N, offs_
         base = (pid_b * n_seg + s) * DIM + offs_d
         dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
         hs_ = tl.load(segh_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
-        h = tl.exp2(A2 * dsum[:, None]) * h + hs_
+        h = _decay(A2, dsum[:, None]) * h + hs_
     return h
 
 @triton.jit
@@ -97,6 +103,15 @@ def _segment_end(h, dsum, segh_ptr, segs_ptr, hlast_ptr, pid_b, pid_s, n_seg, DI
         tl.store(segh_ptr + base[:, None] * N + offs_n[None, :], h, mask=mdn)
     elif pid_s == n_seg - 1:
         tl.store(hlast_ptr + (pid_b * DIM + offs_d[:, None]) * N + offs_n[None, :], h, mask=mdn)
+
+@triton.jit
+def _seq_starts(seq_ptr, offs_l, L, HAS_SEQ: tl.constexpr):
+    "(BL,) True at the steps where a packed sequence starts (the id differs from the step before); all False without ids."
+    if HAS_SEQ:
+        m = (offs_l > 0) & (offs_l < L)
+        return tl.load(seq_ptr + offs_l, mask=m, other=0) != tl.load(seq_ptr + offs_l - 1, mask=m, other=0)
+    else:
+        return offs_l < 0
 
 @triton.jit
 def _load_bc_n(ptr, offs_d, offs_l, mask_d, mask_l, n, s_1, s_n, s_l, CONST: tl.constexpr):
@@ -117,7 +132,7 @@ def _grad_carry_in(A_ptr, dhl_ptr, segg_ptr, segs_ptr, pid_b, pid_s, n_seg, DIM,
     for i in range(0, n_seg - 1 - pid_s):
         base = (pid_b * n_seg + n_seg - 1 - i) * DIM + offs_d
         dsum = tl.load(segs_ptr + base, mask=mask_d, other=0.0)
-        G = tl.exp2(A2 * dsum[:, None]) * G + tl.load(segg_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
+        G = _decay(A2, dsum[:, None]) * G + tl.load(segg_ptr + base[:, None] * N + offs_n[None, :], mask=mdn, other=0.0)
     return G
 
 
@@ -267,8 +282,8 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     sms, BN = _num_sms(device), _next_pow2(N)
     kernel = kernel or 'nloop'   # the forward, with or without tile states: the state-loop kernel
     check_choice(kernel, 'kernel', ('seq', 'scan', 'lane', 'nloop', 'nloop_bwd'))
-    if kernel == 'nloop':   # one channel, 512 steps; stores tile states every TB steps
-        BL = min(_next_pow2(L), BL or 512)
+    if kernel == 'nloop':   # one channel, 512 steps (1024 when storing); tile states every TB steps
+        BL = min(_next_pow2(L), BL or (1024 if tiles else 512))
         TB = TB or BL
         BL, BD = max(BL, min(TB, _next_pow2(L))), BD or 1
     elif kernel == 'nloop_bwd':   # the state-loop backward: nsub blocks of BD channels x BL steps, one warp
@@ -288,7 +303,7 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     while ch_per_group % BD: BD //= 2
     nsub = nsub or 1
     while ch_per_group % (BD * nsub): nsub //= 2                 # a program's channels share one group of B, C
-    if num_warps is None: num_warps = {'nloop': 2, 'nloop_bwd': 1, 'seq': 1 if BD * BN <= 256 else 4, 'lane': max(1, BD // 32), 'scan': 4}[kernel]
+    if num_warps is None: num_warps = {'nloop': 1 if tiles else 2, 'nloop_bwd': 1, 'seq': 1 if BD * BN <= 256 else 4, 'lane': max(1, BD // 32), 'scan': 4}[kernel]
     n_tiles, programs = -(-L // BL), b * -(-D // (BD * nsub))
     if kernel in ('nloop', 'nloop_bwd', 'lane') and waves is None and programs >= 2 * sms:
         n_seg = 1                                           # programs fill the GPU twice over: no segment pass
@@ -299,7 +314,7 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     seg_len = max(1, -(-n_tiles // n_seg)) * BL                  # (one tile's length for L = 0: nothing to launch)
     if stages is None:   # pipelined loads: the lane kernel's time loop, the backward's state loop, and the forward's
         # state loop when programs are few
-        stages = {'lane': 2, 'nloop_bwd': 3}.get(kernel, 3 if kernel == 'nloop' and programs < 16 * sms else 1)
+        stages = {'lane': 2, 'nloop_bwd': 3}.get(kernel, 3 if kernel == 'nloop' and (tiles or programs < 16 * sms) else 1)
     return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=max(1, -(-L // seg_len)), num_warps=num_warps,
                       stages=stages, kernel=kernel, nsub=nsub)
 
@@ -317,8 +332,8 @@ def _bc_strides(X):
 
 # %% ../nbs/04a_triton_scan.ipynb #98886e20
 def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, initial_state=None,
-                    store_tiles=False, config: ScanConfig | None = None):
-    "Launch the forward kernel: y (b, D, L) in u's dtype, the last state (b, D, N) fp32, tile states or None."
+                    store_tiles=False, config: ScanConfig | None = None, seq_idx=None):
+    "Launch the forward kernel: y (b, D, L) in u's dtype, the last state (b, D, N) fp32, tile states or None; `seq_idx` (b, L): packed sequences."
     b, DIM, L = u.shape; N = A.shape[1]
     sB, sC = _bc_strides(B), _bc_strides(C)
     cpg = DIM // max(sB[4], sC[4])
@@ -342,10 +357,14 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
     if b * DIM * L == 0:   # nothing to scan (and no empty grid to launch)
         return y, (initial_state.float() if initial_state is not None and L == 0 else hlast.zero_()), (tiles if store_tiles else None)
     if cfg.kernel == 'lane': raise ValueError("'lane' is a backward kernel; the forward kernels are 'nloop', 'seq' and 'scan'")
+    if seq_idx is not None and cfg.kernel != 'nloop':
+        raise ValueError(f"packed sequences (`seq_idx`) run on the state-loop forward ('nloop'), not on kernel {cfg.kernel!r}")
     if cfg.kernel == 'nloop':   # plus a per-program scratch holding the N running states (two buffers of rows)
         n_dblk, pick = triton.cdiv(DIM, cfg.BD), min(8, cfg.BL) if u.element_size() == 2 else 1
         rs = cfg.BL // pick + 8 * cfg.BN                                  # a row: the slots of N states, 8 floats apart
-        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BD * rs, device=dev, dtype=f32), n_dblk)
+        seq = seq_idx.to(torch.int32).contiguous() if seq_idx is not None else hlast
+        args += (torch.empty(b * n_dblk * cfg.n_seg * 2 * cfg.BD * rs, device=dev, dtype=f32), n_dblk, seq, seq.stride(0))
+        flags['HAS_SEQ'] = seq_idx is not None
         kernel, flags['TB'], flags['STAGES'], flags['PICK'], flags['RS'] = _fwd_nloop_kernel, cfg.TB, cfg.stages, pick, rs
     else:
         kernel, flags['STAGES'] = (_fwd_seq_kernel if cfg.kernel == 'seq' else _fwd_kernel), cfg.stages
@@ -480,7 +499,8 @@ def _sum_bc_grad(part, X, b, G, n_dblk, time_major=False):
     return (part[:, 0] if X.dim() == 3 else part).to(X.dtype).contiguous()
 
 def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast=None,
-                    config: ScanConfig | None = None, grads_out: tuple | None = None, out_z: torch.Tensor | None = None):
+                    config: ScanConfig | None = None, grads_out: tuple | None = None, out_z: torch.Tensor | None = None,
+                    seq_idx=None):
     "Launch the backward kernel: gradients of u, delta, A, B, C, D, z, delta_bias, initial_state (None where absent); `grads_out` = (du, ddelta, dz) buffers to write into, all of one layout; `out_z`: a buffer of du's layout that receives the forward's output y * silu(z), recomputed."
     b, DIM, L = u.shape; N = A.shape[1]
     sB, sC = _bc_strides(B), _bc_strides(C)
@@ -518,7 +538,11 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
             dlast.contiguous() if dlast is not None else dDp, segg, segs, du, ddt, dz, dA, dBp, dCp, dDp, dtbp, dh0,
             L, DIM, N, cfg.seg_len, cfg.n_seg, cpg, n_dblk, *u.stride(), *delta.stride(), *A.stride(), *sB[:4], *sC[:4],
             *zz.stride(), *du.stride(), *((scratch,) if per_prog else ()))
-    if cfg.kernel == 'nloop_bwd': args += (out_z if out_z is not None else du,)
+    if seq_idx is not None and cfg.kernel != 'nloop_bwd':
+        raise ValueError(f"packed sequences (`seq_idx`) run on the state-loop backward ('nloop_bwd'), not on kernel {cfg.kernel!r}")
+    if cfg.kernel == 'nloop_bwd':
+        seq = seq_idx.to(torch.int32).contiguous() if seq_idx is not None else dDp
+        args += (out_z if out_z is not None else du, seq, seq.stride(0))
     flags = dict(HAS_D=D is not None, HAS_Z=z is not None, HAS_DTB=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  HAS_H0=initial_state is not None, HAS_DHL=dlast is not None, B_CONST=sB[5], C_CONST=sC[5],
                  BD=cfg.BD, BN=cfg.BN, BL=cfg.BL, num_warps=cfg.num_warps, **(dict(STAGES=cfg.stages) if cfg.kernel != 'scan' else {}),
@@ -526,7 +550,7 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     # (looked up when called: the later kernels are defined further down the chapter)
     kernel = _bwd_lane_kernel if lane else _bwd_nloop_kernel if cfg.kernel == 'nloop_bwd' else _bwd_kernel
     if cfg.kernel == 'nloop_bwd':
-        flags['OUT_Z'] = out_z is not None
+        flags['OUT_Z'], flags['HAS_SEQ'] = out_z is not None, seq_idx is not None
         flags['FLIP'] = _nloop_bwd_flip(kernel, grid, args, flags, u.element_size())
     if b * DIM * L > 0:
         if cfg.n_seg > 1: kernel[grid](*args, SEG_PASS=True, **flags)
@@ -734,16 +758,18 @@ def _flip_time(x, FLIP: tl.constexpr):
         return y.to(tl.float32, bitcast=True)
 
 @triton.jit
-def _grad_scan_reversed(dtn_r, dy, Cn, An2, Gn, FLIP: tl.constexpr):
+def _grad_scan_reversed(dtn_r, dy, Cn, An2, Gn, keep_r, FLIP: tl.constexpr, HAS_SEQ: tl.constexpr):
     "g_t = a_{t+1} g_{t+1} + dy_t C_t over a chunk from Gn, the gradient after it, as a forward scan: last step first."
     ar = tl.exp2(dtn_r * An2[:, None])                          # dtn_r: the next step's delta, already time-reversed
+    if HAS_SEQ:
+        ar = ar * keep_r                                        # 0 where the next step starts a packed sequence
     return _scan_from(ar, _flip_time(dy * Cn, FLIP), Gn)
 
 @triton.jit
 def _chunk_grad_first(ex, tot, dy, Cn, An2, Gn):
     "g at a chunk's first step from Gn, the gradient after it: sum_t (a_1 ... a_t) dy_t C_t + (a_1 ... a_BL) Gn, no scan."
     # a_1 ... a_t = exp2(A2 (dtn_0 + ... + dtn_{t-1})): ex holds those sums of the next steps' deltas, tot all BL of them
-    return tl.sum(tl.exp2(An2[:, None] * ex) * (dy * Cn), 1) + tl.exp2(An2 * tot) * Gn
+    return tl.sum(_decay(An2[:, None], ex) * (dy * Cn), 1) + _decay(An2, tot) * Gn   # (+inf sums: see _decay)
 
 @triton.jit
 def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr, h0_ptr,
@@ -751,17 +777,17 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                       L, DIM, N, seg_len, n_seg, ch_per_group,
                       s_ub, s_ud, s_ul, s_tb, s_td, s_tl, s_ad, s_an,
                       s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl,
-                      s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, scr_ptr, n_dblk,
+                      s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, scr_ptr, n_dblk, seq_ptr, s_qb,
                       SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
                       SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, B_CONST: tl.constexpr, C_CONST: tl.constexpr,
                       STORE_TILES: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, TB: tl.constexpr,
-                      STAGES: tl.constexpr, PICK: tl.constexpr, RS: tl.constexpr):
+                      STAGES: tl.constexpr, PICK: tl.constexpr, RS: tl.constexpr, HAS_SEQ: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
     offs_d = (pid_d * BD + tl.arange(0, BD)).to(tl.int64); offs_n = tl.arange(0, BN)
     mask_d = offs_d < DIM; mask_n = offs_n < N
     mdn = mask_d[:, None] & mask_n[None, :]
     g = (pid_d * BD) // ch_per_group
-    u_ptr += pid_b * s_ub; dt_ptr += pid_b * s_tb
+    u_ptr += pid_b * s_ub; dt_ptr += pid_b * s_tb; seq_ptr += pid_b * s_qb
     if not B_CONST: B_ptr += pid_b * s_Bb + g * s_Bg
     if not C_CONST: C_ptr += pid_b * s_Cb + g * s_Cg
     h = tl.zeros((BD, BN), dtype=tl.float32)
@@ -789,6 +815,7 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
         dt, _ = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
         u = tl.load(u_ptr + offs_d[:, None] * s_ud + offs_l[None, :] * s_ul, mask=m2, other=0.0).to(tl.float32)
         dtu = dt * u
+        starts = (_seq_starts(seq_ptr, offs_l, L, HAS_SEQ) & mask_l)[None, :]   # packed sequences: a_t = 0 where one starts
         y = tl.zeros((BD, BL), dtype=tl.float32)
         for n in tl.range(0, N, num_stages=STAGES):
             # every load of the step first, so that their latency overlaps one another and the scan
@@ -798,6 +825,8 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
             carry = tl.load(scr + offs_bd * RS + n * 8 + BL // PICK - 1)
             a = tl.exp2(dt * An[:, None])
+            if HAS_SEQ:
+                a = tl.where(starts, 0.0, a)
             b = dtu * Bn
             hn = _scan_from(a, b, carry)   # the carry enters at the first step: h_0 = a_0 carry + b_0
             if STORE_TILES:   # the state entering each TB-step tile: the carry, then each tile's last state
@@ -812,8 +841,10 @@ def _fwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 y += hn * Cn
             _store_last(scw + n * 8, hn, RS, BD, BL, PICK)
         tl.debug_barrier()
-        if SEG_PASS:
+        if SEG_PASS:   # the segment's decay sum; +inf once a sequence starts in it (its decay is then 0, see _decay)
             dsum += tl.sum(dt, 1)
+            if HAS_SEQ:
+                dsum = tl.where(tl.max(starts.to(tl.int32), 1) > 0, float('inf'), dsum)
         else:
             if HAS_D:
                 y += Dv[:, None] * u
@@ -831,11 +862,11 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                       L, DIM, N, seg_len, n_seg, ch_per_group, n_dblk,
                       s_ub, s_ud, s_ul, s_tb, s_td, s_tl, s_ad, s_an,
                       s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl,
-                      s_zb, s_zd, s_zl, s_ob, s_od, s_ol, scr_ptr, outz_ptr,
+                      s_zb, s_zd, s_zl, s_ob, s_od, s_ol, scr_ptr, outz_ptr, seq_ptr, s_qb,
                       SEG_PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_DTB: tl.constexpr,
                       SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHL: tl.constexpr, B_CONST: tl.constexpr,
                       C_CONST: tl.constexpr, BD: tl.constexpr, BN: tl.constexpr, BL: tl.constexpr, NSUB: tl.constexpr,
-                      STAGES: tl.constexpr, FLIP: tl.constexpr, OUT_Z: tl.constexpr):
+                      STAGES: tl.constexpr, FLIP: tl.constexpr, OUT_Z: tl.constexpr, HAS_SEQ: tl.constexpr):
     # a program owns NSUB blocks of BD channels of one sequence (one segment of it), and walks its chunks backwards
     pid_b = tl.program_id(0).to(tl.int64); pid_d = tl.program_id(1); pid_s = tl.program_id(2)
     offs_n = tl.arange(0, BN); mask_n = offs_n < N
@@ -843,7 +874,7 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
     first = (tl.arange(0, BL) == 0)[None, :]                                # a tile's first column
     last = (tl.arange(0, BL) == BL - 1)[None, :]                            # and its last
     g_id = (pid_d * BD * NSUB) // ch_per_group
-    u_ptr += pid_b * s_ub; dt_ptr += pid_b * s_tb; dout_ptr += pid_b * s_ob
+    u_ptr += pid_b * s_ub; dt_ptr += pid_b * s_tb; dout_ptr += pid_b * s_ob; seq_ptr += pid_b * s_qb
     if HAS_Z: z_ptr += pid_b * s_zb
     if not B_CONST: B_ptr += pid_b * s_Bb + g_id * s_Bg
     if not C_CONST: C_ptr += pid_b * s_Cb + g_id * s_Cg
@@ -879,6 +910,7 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
         for j in range(0, NSUB):
             offs_d = (pid_d * BD * NSUB + j * BD + offs_bd).to(tl.int64); mask_d = offs_d < DIM
             m2 = mask_d[:, None] & mask_l[None, :]
+            nxt = (_seq_starts(seq_ptr, offs_l + 1, L, HAS_SEQ) & mask_l)[None, :]   # packed sequences: the next step starts one
             s = scr + j * SUB
             sA, sB, sC = s, s + BN * BD, s + 2 * BN * BD
             sGr = s + (3 + i % 2) * (BN * BD); sGw = s + (4 - i % 2) * (BN * BD)
@@ -895,8 +927,12 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
             if SEG_PASS:   # only the segment's map of G: the decay over it and the gradient it adds
                 sDS = s + 5 * BN * BD
                 tot = tl.sum(dtn, 1)
-                tl.store(sDS + offs_bd, tl.load(sDS + offs_bd) + tot)
                 ex = tl.cumsum(dtn, 1) - dtn                                     # per chunk, for every state
+                if HAS_SEQ:   # a decay through a sequence start is 0: its sums become +inf from there on (see _decay)
+                    nx = nxt.to(tl.int32) + tl.zeros((BD, BL), dtype=tl.int32)
+                    tot = tl.where(tl.max(nx, 1) > 0, float('inf'), tot)
+                    ex = tl.where(tl.cumsum(nx, 1) - nx > 0, float('inf'), ex)
+                tl.store(sDS + offs_bd, tl.load(sDS + offs_bd) + tot)
                 for n in range(0, N):
                     An2 = tl.load(A_ptr + offs_d * s_ad + n * s_an, mask=mask_d, other=0.0).to(tl.float32) * 1.4426950408889634
                     Cn = _load_bc_n(C_ptr, offs_d, offs_l, mask_d, mask_l, n, s_Cg, s_Cn, s_Cl, C_CONST)
@@ -906,6 +942,10 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                 # g_n out), where Triton's reverse=True costs more; the decay's flip is once per chunk. FLIP (set by
                 # the launcher) makes each flip one shuffle a register where the compiled tile layout allows it
                 dtn_r = _flip_time(dtn, FLIP)
+                keep_r = dtn_r
+                if HAS_SEQ:
+                    keep_r = _flip_time(tl.where(nxt, 0.0, 1.0) + tl.zeros((BD, BL), dtype=tl.float32), FLIP)
+                starts = (_seq_starts(seq_ptr, offs_l, L, HAS_SEQ) & mask_l)[None, :]
                 dt, raw = _load_delta(dt_ptr, dtb_ptr, offs_d, offs_l, mask_d, mask_l, s_td, s_tl, HAS_DTB, SOFTPLUS)
                 u = tl.load(u_ptr + offs_d[:, None] * s_ud + offs_l[None, :] * s_ul, mask=m2, other=0.0).to(tl.float32)
                 dtu = dt * u
@@ -933,11 +973,13 @@ def _bwd_nloop_kernel(u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dtb_ptr,
                     # recompute state n over the chunk from its stored start, which enters at the first step (as in
                     # the forward, the scan's second part is then h itself)
                     a = tl.exp2(dt * An2[:, None])
+                    if HAS_SEQ:
+                        a = tl.where(starts, 0.0, a)
                     bu = dtu * Bn
                     h = _scan_from(a, bu, hc)
                     # its gradient: the reverse scan over the reversed tile, the carry from the chunk after entering
                     # at the reversed tile's first step (the chunk's last)
-                    g_r = _grad_scan_reversed(dtn_r, dy, Cn, An2, Gn, FLIP)
+                    g_r = _grad_scan_reversed(dtn_r, dy, Cn, An2, Gn, keep_r, FLIP, HAS_SEQ)
                     tl.store(sGw + n * BD + offs_bd, tl.sum(tl.where(last, g_r, 0.0), 1))   # the carry for the chunk before
                     g = _flip_time(g_r, FLIP)
                     q = g * (h - bu)                                             # g_t a_t h_{t-1}
@@ -1103,11 +1145,11 @@ _EMPTY = lambda ref: ref.new_empty(0)
 @torch.library.custom_op('effseq::selective_scan_fwd', mutates_args=())
 def _scan_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                  D: Optional[torch.Tensor], z: Optional[torch.Tensor], delta_bias: Optional[torch.Tensor],
-                 delta_softplus: bool, initial_state: Optional[torch.Tensor], store_tiles: bool
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 delta_softplus: bool, initial_state: Optional[torch.Tensor], store_tiles: bool,
+                 seq_idx: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     b, DIM, L = u.shape
     cfg = _train_config(u, A, B, C) if store_tiles else None
-    y, last, tiles = scan_fwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, store_tiles, cfg)
+    y, last, tiles = scan_fwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, store_tiles, cfg, seq_idx)
     return y, last, tiles if tiles is not None else _EMPTY(last)
 
 def _train_config(u, A, B, C) -> ScanConfig:
@@ -1117,7 +1159,7 @@ def _train_config(u, A, B, C) -> ScanConfig:
     return _train_configs(b, DIM, A.shape[1], L, DIM // G, u.device)[0]
 
 @_scan_fwd_op.register_fake
-def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, store_tiles):
+def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, store_tiles, seq_idx=None):
     b, DIM, L = u.shape; N = A.shape[1]
     n_tiles = -(-L // _train_config(u, A, B, C).TB) if store_tiles else 0
     tiles = u.new_empty(b, DIM, n_tiles, N, dtype=torch.float32) if store_tiles else u.new_empty(0, dtype=torch.float32)
@@ -1127,29 +1169,29 @@ def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, store_
 def _scan_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                  D: Optional[torch.Tensor], z: Optional[torch.Tensor], delta_bias: Optional[torch.Tensor],
                  delta_softplus: bool, initial_state: Optional[torch.Tensor], tiles: torch.Tensor, dout: torch.Tensor,
-                 dlast: Optional[torch.Tensor]) -> list[torch.Tensor]:
-    grads = scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast)
+                 dlast: Optional[torch.Tensor], seq_idx: Optional[torch.Tensor] = None) -> list[torch.Tensor]:
+    grads = scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast, seq_idx=seq_idx)
     return [g if g is not None else _EMPTY(u) for g in grads]
 
 @_scan_bwd_op.register_fake
-def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast):
+def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast, seq_idx=None):
     like = lambda X: u.new_empty(X.shape, dtype=X.dtype) if X is not None else u.new_empty(0)   # contiguous, as the kernel's
     return [like(u), like(delta), like(A), like(B), like(C), like(D), like(z), like(delta_bias), like(initial_state)]
 
 def _setup(ctx, inputs, output):
-    u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, store_tiles = inputs
-    ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, output[2])
+    u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, store_tiles, seq_idx = inputs
+    ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, output[2], seq_idx)
     ctx.delta_softplus = delta_softplus
 
 def _backward(ctx, dy, dlast, dtiles):
-    u, delta, A, B, C, D, z, delta_bias, initial_state, tiles = ctx.saved_tensors
+    u, delta, A, B, C, D, z, delta_bias, initial_state, tiles, seq_idx = ctx.saved_tensors
     if tiles.numel() == 0 and u.numel() > 0:
         raise RuntimeError("selective_scan_fn: the forward did not keep the tile states (was grad mode off?)")
     dy = dy if dy is not None else torch.zeros_like(u)
-    grads = _scan_bwd_op(u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus, initial_state, tiles, dy, dlast)
+    grads = _scan_bwd_op(u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus, initial_state, tiles, dy, dlast, seq_idx)
     present = (u, delta, A, B, C, D, z, delta_bias, initial_state)
     g = [gr if x is not None else None for gr, x in zip(grads, present)]
-    return (*g[:8], None, g[8], None)
+    return (*g[:8], None, g[8], None, None)
 
 torch.library.register_autograd('effseq::selective_scan_fwd', _backward, setup_context=_setup)
 
@@ -1169,17 +1211,18 @@ def _warn_if_unstable(A):
                         RuntimeWarning, stacklevel=3)
 
 def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                      return_last_state=False, initial_state=None, backend: str | None = None, check_stability: bool = True):
-    "Mamba's selective scan (`mamba_ssm` signature): y (b, D, L), and the last state (b, D, N) in float32 if asked."
-    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
+                      return_last_state=False, initial_state=None, seq_idx=None, backend: str | None = None,
+                      check_stability: bool = True):
+    "Mamba's selective scan (`mamba_ssm` signature): y (b, D, L), and the last state (b, D, N) in float32 if asked; `seq_idx` (b, L): packed sequences."
+    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx)
     if check_stability: _warn_if_unstable(A)
     be = _pick_backend(backend, u.device)
-    if be == 'ref': return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
-    if be == 'torch': return selective_scan_torch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
+    if be == 'ref': return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state, seq_idx)
+    if be == 'torch': return selective_scan_torch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state, seq_idx)
     if not HAS_TRITON: raise RuntimeError("backend='triton' needs the triton package")
     needs_grad = torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad
                                                  for x in (u, delta, A, B, C, D, z, delta_bias, initial_state))
-    y, last, _ = _scan_fwd_op(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), initial_state, needs_grad)
+    y, last, _ = _scan_fwd_op(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), initial_state, needs_grad, seq_idx)
     return (y, last) if return_last_state else y                    # the state in float32 on every backend, as mamba_ssm
 
 def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, state_batch_indices=None,
