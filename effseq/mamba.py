@@ -383,6 +383,7 @@ def mamba_inner_fn(xz, conv1d_weight, conv1d_bias, x_proj_weight, delta_proj_wei
     check_choice(checkpoint_lvl, 'checkpoint_lvl', (0, 1))   # both recompute the conv and delta in the backward
     if seq_idx is not None: check_seq_idx(seq_idx, xz.shape[0], xz.shape[-1], xz.device)
     if not HAS_TRITON: raise RuntimeError("mamba_inner_fn needs the triton package")
+    if xz.stride(-1) != 1: xz = xz.contiguous()                      # (time the fast axis, as mamba_ssm also makes it)
     if any(t is not None for t in (B, C, B_proj_bias, C_proj_bias)):   # the rarer forms: the kernels one after another
         return _inner_composed(causal_conv1d_fn, selective_scan_fn, xz, w, conv1d_bias, x_proj_weight, delta_proj_weight,
                                out_proj_weight, out_proj_bias, A, B, C, D, delta_bias, B_proj_bias, C_proj_bias,
@@ -474,11 +475,11 @@ class S4DMixer(nn.Module):
         for p in (self.log_dt, self.A_log, self.D): p._no_weight_decay = True
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **fk)
 
-    def _scan(self, x, z, return_last_state=False):
+    def _scan(self, x, z, return_last_state=False, seq_idx=None):
         "The time-invariant scan of x, gated by z (b, d_inner, L): the same step size and B, C at every step."
         dt = self.log_dt.exp()[None, :, None].to(x.dtype).expand_as(x).contiguous()        # (b, d_inner, L) constant in t
         A = -torch.exp(self.A_log.float())
-        return selective_scan_fn(x, dt, A, self.B, self.C, self.D.float(), z=z, return_last_state=return_last_state,
+        return selective_scan_fn(x, dt, A, self.B, self.C, self.D.float(), z=z, return_last_state=return_last_state, seq_idx=seq_idx,
                                  backend=self.backend, check_stability=False)
 
     def step(self, hidden_states, conv_state, ssm_state):

@@ -16,9 +16,9 @@ def scan_case(b, D, N, L, dtype, cuts):
     ids = torch.zeros(b, L, dtype=torch.int32, device='cuda')
     for c in cuts: ids[:, c:] += 1
     dout, dlast = torch.randn(b, D, L, device='cuda', dtype=dtype), torch.randn(b, D, N, device='cuda')
-    g = scan_grads(lambda **k: selective_scan_fn(**k, seq_idx=ids, return_last_state=True), a, dout, dlast)
+    g = scan_grads(lambda **k: selective_scan_fn(**k, seq_idx=ids), a, dout, dlast)
     a64 = {k: (v.double() if isinstance(v, torch.Tensor) else v) for k, v in a.items()}
-    r = scan_grads(lambda **k: selective_scan_torch(**k, seq_idx=ids, return_last_state=True), a64, dout.double(), dlast.double())
+    r = scan_grads(lambda **k: selective_scan_torch(**k, seq_idx=ids), a64, dout.double(), dlast.double())
     y = selective_scan_fn(**a, seq_idx=ids, return_last_state=True)
     y64 = selective_scan_torch(**a64, seq_idx=ids, return_last_state=True)
     errs = dict(y=rel(y[0], y64[0]), last=rel(y[1], y64[1]), **{f'd{k}': rel(g[k], r[k]) for k in g})
