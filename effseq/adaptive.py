@@ -47,7 +47,8 @@ def schedule(hard: torch.Tensor, min_interval: int | None = None, max_interval: 
     return out.to(hard.device)
 
 # %% ../nbs/08_adaptive.ipynb #1635f381
-def ac_mamba_literal(m: AdaptiveMamba, hidden_states: torch.Tensor) -> torch.Tensor:
+def ac_mamba_literal(m: MultiScaleMamba,             # an `AdaptiveMamba` (defined below; its parameters are read here)
+                     hidden_states: torch.Tensor) -> torch.Tensor:
     "AC-Mamba, token by token, as the seed's equations read (the reference for `AdaptiveMamba`)."
     b, L, _ = hidden_states.shape
     xc, z, dt, B, C = m._inputs(hidden_states)                                          # per-token maps, (b, ., L)

@@ -48,7 +48,8 @@ def ssm_step(h, x, dt, A, B, C, D, dt_bias):
     h = torch.exp(d[..., None] * A) * h + (d * x)[..., None] * B[:, None, :]           # (b, D, N)
     return (h * C[:, None, :]).sum(-1) + D * x, h
 
-def ms_mamba_literal(m: MultiScaleMamba, hidden_states: torch.Tensor) -> torch.Tensor:
+def ms_mamba_literal(m: Mamba,                       # a `MultiScaleMamba` (defined below; its parameters are read here)
+                     hidden_states: torch.Tensor) -> torch.Tensor:
     "MS-Mamba, token by token, as the seed's equations read (the reference for `MultiScaleMamba`)."
     b, L, _ = hidden_states.shape
     xc, z, dt, B, C = m._inputs(hidden_states)                                          # per-token maps, (b, ., L)
