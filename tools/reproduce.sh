@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up .venv (runtime only) and run the course's experiments: figures, metrics.json and report.md in results/.
-# Extra args go to `effseq reproduce` (see `effseq reproduce --help`; e.g. --device cuda, --only scan_speed).
+# Set up .venv (runtime only) and run the course's experiments: figures, metrics.json, report.md and index.html in results/.
+# Extra args go to `effseq reproduce` (see `effseq reproduce --help`; e.g. --full, --device cuda, --only scan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
