@@ -15,9 +15,6 @@ import torch
 from .core import *
 from .selective import (check_scan_inputs, check_state_update_inputs, heads_to_channels, selective_scan_ref, selective_scan_torch, selective_state_update_ref,
                               make_scan_inputs, scan_grads)
-import sys
-if not torch.cuda.is_available() and 'triton' not in sys.modules:   # no GPU: Triton kernels run in its interpreter,
-    os.environ.setdefault('TRITON_INTERPRET', '1')                    # which must be chosen before triton is imported
 try:
     import triton
     import triton.language as tl
@@ -26,7 +23,7 @@ except ImportError:  # no triton wheel for this platform: the kernels below are 
     HAS_TRITON = False
     triton = types.SimpleNamespace(jit=lambda f: f, cdiv=lambda a, b: -(-a // b))
     tl = types.SimpleNamespace(constexpr=None)
-INTERPRET = os.environ.get('TRITON_INTERPRET', '0') == '1'
+INTERPRET = os.environ.get('TRITON_INTERPRET') == '1'   # read, never set: the caller chooses the interpreter before importing triton
 
 # %% ../nbs/04a_triton_scan.ipynb #b5169596
 def scan_traffic_bytes(b, D, L, N, G=1, itemsize=4, z=True, backward=False) -> int:
