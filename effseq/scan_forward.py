@@ -228,13 +228,14 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
                 waves=None, stages=None, TB=None, nsub=None) -> ScanConfig:
     "Pick the launch parameters for a selective scan of this shape (see the benchmark section for where they come from)."
     sms, BN = _num_sms(device), _next_pow2(N)
-    kernel = kernel or 'nloop'   # 'nloop': the state-loop forward (with or without tile states); 'nloop_bwd': its backward
-    check_choice(kernel, 'kernel', ('nloop', 'nloop_bwd'))
-    if kernel == 'nloop':   # one channel, 512 steps (1024 when storing); tile states every TB steps
+    kernel = {'nloop': 'state_loop', 'nloop_bwd': 'state_loop_bwd'}.get(kernel, kernel)   # (the kinds' earlier names)
+    kernel = kernel or 'state_loop'   # 'state_loop': the forward (with or without tile states); 'state_loop_bwd': the backward
+    check_choice(kernel, 'kernel', ('state_loop', 'state_loop_bwd'))
+    if kernel == 'state_loop':   # one channel, 512 steps (1024 when storing); tile states every TB steps
         BL = min(_next_pow2(L), BL or (1024 if tiles else 512))
         TB = TB or BL
         BL, BD = max(BL, min(TB, _next_pow2(L))), BD or 1
-    elif kernel == 'nloop_bwd':   # the state-loop backward: nsub blocks of BD channels x BL steps, one warp
+    elif kernel == 'state_loop_bwd':   # the state-loop backward: nsub blocks of BD channels x BL steps, one warp
         BL = TB = max(16, min(_next_pow2(L), BL or 64))
         BD = BD or 4
         if nsub is None:   # BD * nsub >= N (up to 16): dB, dC partial sums no larger than 2 b D L ...
@@ -246,23 +247,23 @@ def scan_config(b, D, N, L, ch_per_group, device='cpu', *, kernel=None, tiles=Fa
     while ch_per_group % BD: BD //= 2
     nsub = nsub or 1
     while ch_per_group % (BD * nsub): nsub //= 2                 # a program's channels share one group of B, C
-    if num_warps is None: num_warps = {'nloop': 1 if tiles else 2, 'nloop_bwd': 1}[kernel]
+    if num_warps is None: num_warps = {'state_loop': 1 if tiles else 2, 'state_loop_bwd': 1}[kernel]
     n_tiles, programs = -(-L // BL), b * -(-D // (BD * nsub))
     if waves is None and programs >= 2 * sms:
         n_seg = 1                                           # programs fill the GPU twice over: no segment pass
     else:                                               # else about `waves` programs per multiprocessor (the
         # state-loop backward: three rounds of its programs, which even out programs that finish at different times)
-        n_seg = -(-(waves or (3 * BWD_PROGRAMS_PER_SM if kernel == 'nloop_bwd' else 4)) * sms // max(1, programs))   # (b = 0: none)
+        n_seg = -(-(waves or (3 * BWD_PROGRAMS_PER_SM if kernel == 'state_loop_bwd' else 4)) * sms // max(1, programs))   # (b = 0: none)
     n_seg = max(1, min(n_tiles, n_seg))
     seg_len = max(1, -(-n_tiles // n_seg)) * BL                  # (one tile's length for L = 0: nothing to launch)
     if stages is None:   # pipelined loads: the backward's state loop, and the forward's when it stores tiles or programs are few
-        stages = 3 if kernel == 'nloop_bwd' or tiles or programs < 16 * sms else 1
+        stages = 3 if kernel == 'state_loop_bwd' or tiles or programs < 16 * sms else 1
     return ScanConfig(BD=BD, BN=BN, BL=BL, TB=TB, seg_len=seg_len, n_seg=max(1, -(-L // seg_len)), num_warps=num_warps,
                       stages=stages, kernel=kernel, nsub=nsub)
 
 def _train_configs(b, D, N, L, ch_per_group, device) -> tuple[ScanConfig, ScanConfig]:
     "Forward and backward configs when a backward follows: the forward stores tile states at the backward's tile length."
-    bw = scan_config(b, D, N, L, ch_per_group, device, kernel='nloop_bwd')
+    bw = scan_config(b, D, N, L, ch_per_group, device, kernel='state_loop_bwd')
     fw = scan_config(b, D, N, L, ch_per_group, device, tiles=True, TB=bw.BL)
     return fw, bw
 
@@ -298,7 +299,7 @@ def scan_fwd_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_so
                  num_warps=cfg.num_warps)
     if b * DIM * L == 0:   # nothing to scan (and no empty grid to launch)
         return y, (initial_state.float() if initial_state is not None and L == 0 else hlast.zero_()), (tiles if store_tiles else None)
-    if cfg.kernel != 'nloop': raise ValueError(f"the forward takes a forward config (kernel='nloop'), got kernel={cfg.kernel!r}")
+    if cfg.kernel != 'state_loop': raise ValueError(f"the forward takes a forward config (kernel='state_loop'), got kernel={cfg.kernel!r}")
     # plus a per-program scratch holding the N running states (two buffers of rows)
     n_dblk, pick = triton.cdiv(DIM, cfg.BD), min(8, cfg.BL) if u.element_size() == 2 else 1
     rs = cfg.BL // pick + 8 * cfg.BN                                  # a row: the slots of N states, 8 floats apart

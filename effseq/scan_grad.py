@@ -294,7 +294,7 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     sB, sC = _bc_strides(B), _bc_strides(C)
     G = max(sB[4], sC[4]); cpg = DIM // G
     cfg = config or _train_configs(b, DIM, N, L, cpg, u.device)[1]
-    if cfg.kernel != 'nloop_bwd': raise ValueError(f"the backward takes a backward config (kernel='nloop_bwd'), got kernel={cfg.kernel!r}")
+    if cfg.kernel != 'state_loop_bwd': raise ValueError(f"the backward takes a backward config (kernel='state_loop_bwd'), got kernel={cfg.kernel!r}")
     if tiles.shape[2] != -(-L // cfg.BL): raise ValueError("`tiles` were stored with another tile length BL")
     dev, f32 = u.device, torch.float32
     n_dblk = triton.cdiv(DIM, cfg.BD * cfg.nsub)

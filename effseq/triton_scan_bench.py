@@ -183,7 +183,7 @@ def benchmark_scan(shapes=PERF_SHAPES, dtypes=(torch.float32, torch.bfloat16), o
         row['effseq fwd (train)'] = bench(lambda: _scan_fwd_op(*args, True, None, True))
         row['effseq bwd'] = bench(lambda: _scan_bwd_op(*args, True, None, tiles, dout, None))
         del tiles
-        for name, cfg in (('nsub=1', scan_config(b, D, N, L, D, a['u'].device, kernel='nloop_bwd', nsub=1)),):  # for comparison:
+        for name, cfg in (('nsub=1', scan_config(b, D, N, L, D, a['u'].device, kernel='state_loop_bwd', nsub=1)),):  # for comparison:
             fc = scan_config(b, D, N, L, D, a['u'].device, tiles=True, TB=cfg.BL)                             # more memory
             _, _, tiles = scan_fwd_triton(*args, True, None, store_tiles=True, config=fc)
             row[f'effseq bwd ({name})'] = bench(lambda: scan_bwd_triton(*args, True, None, tiles, dout, config=cfg))
