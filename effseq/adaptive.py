@@ -10,12 +10,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
 from .triton_scan import selective_scan_fn, selective_state_update, _pick_backend, HAS_TRITON, INTERPRET, triton, tl
-from .mamba import Mamba, InferenceParams
-from .multiscale import MultiScaleMamba, ssm_step, time_many
+from .mamba import Mamba, InferenceParams, _check_hidden
+from .multiscale import MultiScaleMamba, ssm_step
 
 # %% auto #0
-__all__ = ['schedule', 'AdaptiveMamba', 'ac_mamba_literal', 'prefix_at', 'gather_add', 'schedule_triton', 'ac_cost_experiment',
-           'adaptive_lm', 'aux_loss', 'train_four', 'section8_experiment']
+__all__ = ['fire_now', 'schedule', 'ac_mamba_literal', 'AdaptiveMamba', 'prefix_at', 'gather_add', 'schedule_triton',
+           'ac_cost_experiment', 'adaptive_lm', 'aux_loss', 'train_four', 'section8_experiment']
 
 # %% ../nbs/08_adaptive.ipynb #eee6aee2
 def _check_bounds(min_interval, max_interval):
@@ -24,6 +24,13 @@ def _check_bounds(min_interval, max_interval):
     check_number(max_interval, 'max_interval', 1, integer=True, none_ok=True)
     if min_interval is not None and max_interval is not None and min_interval > max_interval:
         raise ValueError(f"`min_interval` ({min_interval}) must not exceed `max_interval` ({max_interval})")
+
+def fire_now(wants: torch.Tensor, since: torch.Tensor, min_interval: int | None = None, max_interval: int | None = None) -> torch.Tensor:
+    "One token's update decision (b,) bool: the gate's wish `wants`, with the bounds applied to `since`, the tokens since the last update (this one counted)."
+    f = wants
+    if min_interval is not None: f = f & (since >= min_interval)
+    if max_interval is not None: f = f | (since >= max_interval)
+    return f
 
 def schedule(hard: torch.Tensor, min_interval: int | None = None, max_interval: int | None = None) -> torch.Tensor:
     "Apply interval bounds to a hard gate (b, L): no fire within `min_interval` of the last, a forced fire at `max_interval`."
@@ -38,6 +45,34 @@ def schedule(hard: torch.Tensor, min_interval: int | None = None, max_interval: 
             if c < L and (min_interval is None or c - last >= min_interval): last = c; fires.append(c)
         out[r, fires] = True
     return out.to(hard.device)
+
+# %% ../nbs/08_adaptive.ipynb #1635f381
+def ac_mamba_literal(m: MultiScaleMamba,             # an `AdaptiveMamba` (defined below; its parameters are read here)
+                     hidden_states: torch.Tensor) -> torch.Tensor:
+    "AC-Mamba, token by token, as the seed's equations read (the reference for `AdaptiveMamba`)."
+    b, L, _ = hidden_states.shape
+    xc, z, dt, B, C = m._inputs(hidden_states)                                          # per-token maps, (b, ., L)
+    A, A_s = -torch.exp(m.A_log.float()), -torch.exp(m.A_s_log.float())
+    ct = torch.promote_types(xc.dtype, torch.float32)
+    h_f = xc.new_zeros(b, m.d_inner, m.d_state, dtype=ct); h_s = xc.new_zeros(b, m.d_inner, m.d_state_slow, dtype=ct)
+    y_slow, y_prev = xc.new_zeros(b, m.d_inner, dtype=ct), xc.new_zeros(b, m.d_inner, dtype=ct)
+    tau = torch.sigmoid(m.tau_logit)
+    since = torch.zeros(b, dtype=torch.long); wsum = torch.zeros_like(y_slow); ys, rate = [], []
+    for t in range(L):
+        y_f, h_f = ssm_step(h_f, xc[..., t], dt[..., t], A, B[..., t], C[..., t], m.D.float(), m.dt_proj.bias.float())
+        g = torch.sigmoid(m.gate(torch.cat([y_prev, xc[..., t]], 1).to(m.gate.weight.dtype))[:, 0])  # (b,)
+        s = torch.sigmoid((g - tau) / m.temperature)
+        since = since + 1; wsum = wsum + xc[..., t]
+        if m.force_every is not None: f = torch.full((b,), (t + 1) % m.force_every == 0)
+        else: f = fire_now(g > tau, since, m.min_interval, m.max_interval)
+        dts, Bs, Cs = m._slow_params(y_f[:, None, :])
+        v = wsum / since[:, None] * (1 + s - s.detach())[:, None]
+        y_new, h_new = ssm_step(h_s, v, dts[..., 0], A_s, Bs[..., 0], Cs[..., 0], m.D_s.float(), m.slow_dt_proj.bias.float())
+        y_slow = torch.where(f[:, None], y_new, y_slow); h_s = torch.where(f[:, None, None], h_new, h_s)
+        wsum = torch.where(f[:, None], torch.zeros_like(wsum), wsum); since = torch.where(f, torch.zeros_like(since), since)
+        ys.append((y_f + y_slow) * F.silu(z[..., t])); y_prev = y_f; rate.append(f.to(s.dtype) + s - s.detach())
+    m.aux_loss = m.budget_weight * (torch.stack(rate).mean() - m.target_rate) ** 2 if L else None
+    return m.out_proj(torch.stack(ys, -1).mT)
 
 # %% ../nbs/08_adaptive.ipynb #57a261d6
 class AdaptiveMamba(MultiScaleMamba):
@@ -63,10 +98,11 @@ class AdaptiveMamba(MultiScaleMamba):
         self.tau_logit = nn.Parameter(torch.zeros((), device=device))                    # tau = sigmoid(0) = 0.5
         self.aux_loss, self.update_rate = None, None
 
-    def forward(self, hidden_states, inference_params=None):
+    def forward(self, hidden_states, inference_params=None, seq_idx=None, cu_seqlens=None):
         "MS-Mamba's forward with the gate; an empty batch or sequence (b or L is 0) gives an empty output and no budget term."
-        from effseq.mamba import _check_hidden
         _check_hidden(hidden_states, self.d_model)
+        if seq_idx is not None or cu_seqlens is not None:
+            raise ValueError("packed sequences (`seq_idx`, `cu_seqlens`) are not supported by AC-Mamba: its windows would straddle them")
         if hidden_states.shape[0] * hidden_states.shape[1] == 0:
             self.aux_loss = self.update_rate = None; self.slow_updates = 0
             return self.out_proj(hidden_states.new_zeros(*hidden_states.shape[:2], self.d_inner))   # (b, L, d_model), empty
@@ -95,77 +131,73 @@ class AdaptiveMamba(MultiScaleMamba):
         "Whether the slow channel runs its fused Triton kernels: `fused` if set, else where the backend is Triton."
         return self.fused if self.fused is not None else (HAS_TRITON and _pick_backend(self.backend, device) == 'triton')
 
-# %% ../nbs/08_adaptive.ipynb #06eeb6a5
-def _ac_slow_channel(self, xc, y_f):
-    "All the slow channel's work, gate included: from xc and the fast output y_f (b, d_inner, L) to y_f plus the held readout."
-    b, L = xc.shape[0], xc.shape[-1]
-    if b * L == 0: self.aux_loss = self.update_rate = None; self.slow_updates = 0; return y_f   # nothing to gate
-    g, s = self.gate_scores(xc, y_f)
-    fired = self.fire_mask(g)                                                          # (b, L) bool
-    self.update_rate = fired.float().mean().detach()
-    rate = (fired.to(s.dtype) + s - s.detach()).mean()                                  # value: hard rate; gradient: soft rate's
-    self.aux_loss = self.budget_weight * (rate - self.target_rate) ** 2
-    cnt = fired.long().cumsum(1)                                                        # (b, L) updates up to and including t
-    fused = self._use_fused(xc.device)
-    # The number of updates M sets the slow channel's shapes and must come to the host (the one sync). Everything that
-    # does not depend on it is queued first, at full width L, so the device works on it while the host waits; after
-    # the sync the host issues only what needs M, and cuts the rest down to M columns by slicing (views, no kernels).
-    ar = torch.arange(L, device=xc.device)
-    pos = torch.full((b, L + 1), L, dtype=torch.long, device=xc.device)                  # column L collects the non-updates
-    pos = pos.scatter_(1, torch.where(fired, cnt - 1, L), ar.expand(b, L))                # (b, L+1) update positions, then L
-    posc = pos.clamp(max=L - 1)
-    prev = F.pad(pos, (1, 0), value=-1)[:, :-1]                                           # previous update (-1 at start)
-    w = 1 / (posc - prev).clamp(min=1).to(xc.dtype)                                       # 1 / window length
-    if s.requires_grad: w = w * (1 + s - s.detach()).gather(1, posc)                     # straight-through: value 1
-    if fused:
-        n = (fired * (ar + 1)).amax(1)                                                    # (b,) one past the last update
-        sums_at, held_from = torch.where(fired, cnt - 1, -1), cnt - 1                     # the two kernels' index maps
-    M, total = torch.stack([cnt[:, -1].max(), cnt[:, -1].sum()]).tolist()                 # the one copy to the host
-    self.slow_updates = total / max(b, 1)
-    if M == 0: return y_f
-    pos, posc, prev, w = pos[:, :M], posc[:, :M], prev[:, :M], w[:, :M]                  # (b, M)
-    take = lambda T, i: T.gather(-1, i[:, None, :].expand(-1, T.shape[1], -1))
-    if fused:                                                                             # one read of xc (the kernels below)
-        P = _WindowSums.apply(xc, fired, cnt, M, sums_at, n)                              # (b, D, M) sums up to each update
-        v = (P - F.pad(P, (1, 0))[..., :-1]).to(xc.dtype)                                # window sums, from fp32 (or fp64) sums
-    else:
-        cs = xc.cumsum(-1)                                                                # (b, D, L) prefix sums
-        v = take(cs, posc) - torch.where((prev >= 0)[:, None, :], take(cs, prev.clamp(0, L - 1)), 0)
-    y_s = self._slow_scan(v * w[:, None, :], take(y_f, posc))                            # (b, D, M) slow readouts
-    if fused: return _HoldAdd.apply(y_f, y_s, fired, cnt, held_from)                      # one read of y_f, one write
-    return y_f + take(F.pad(y_s, (1, 0)), cnt)                                             # held; zero before the first update
-
-AdaptiveMamba._slow_channel = _ac_slow_channel
-
-# %% ../nbs/08_adaptive.ipynb #1635f381
-def ac_mamba_literal(m: AdaptiveMamba, hidden_states: torch.Tensor) -> torch.Tensor:
-    "AC-Mamba, token by token, as the seed's equations read (the reference for `AdaptiveMamba`)."
-    b, L, _ = hidden_states.shape
-    xc, z, dt, B, C = m._inputs(hidden_states)                                          # per-token maps, (b, ., L)
-    A, A_s = -torch.exp(m.A_log.float()), -torch.exp(m.A_s_log.float())
-    ct = torch.promote_types(xc.dtype, torch.float32)
-    h_f = xc.new_zeros(b, m.d_inner, m.d_state, dtype=ct); h_s = xc.new_zeros(b, m.d_inner, m.d_state_slow, dtype=ct)
-    y_slow, y_prev = xc.new_zeros(b, m.d_inner, dtype=ct), xc.new_zeros(b, m.d_inner, dtype=ct)
-    tau = torch.sigmoid(m.tau_logit)
-    since = torch.zeros(b, dtype=torch.long); wsum = torch.zeros_like(y_slow); ys, rate = [], []
-    for t in range(L):
-        y_f, h_f = ssm_step(h_f, xc[..., t], dt[..., t], A, B[..., t], C[..., t], m.D.float(), m.dt_proj.bias.float())
-        g = torch.sigmoid(m.gate(torch.cat([y_prev, xc[..., t]], 1).to(m.gate.weight.dtype))[:, 0])  # (b,)
-        s = torch.sigmoid((g - tau) / m.temperature)
-        since = since + 1; wsum = wsum + xc[..., t]
-        if m.force_every is not None: f = torch.full((b,), (t + 1) % m.force_every == 0)
+    # the efficient slow channel (see the text above)
+    def _slow_channel(self, xc, y_f):
+        "All the slow channel's work, gate included: from xc and the fast output y_f (b, d_inner, L) to y_f plus the held readout."
+        b, L = xc.shape[0], xc.shape[-1]
+        if b * L == 0: self.aux_loss = self.update_rate = None; self.slow_updates = 0; return y_f   # nothing to gate
+        g, s = self.gate_scores(xc, y_f)
+        fired = self.fire_mask(g)                                                          # (b, L) bool
+        self.update_rate = fired.float().mean().detach()
+        rate = (fired.to(s.dtype) + s - s.detach()).mean()                                  # value: hard rate; gradient: soft rate's
+        self.aux_loss = self.budget_weight * (rate - self.target_rate) ** 2
+        cnt = fired.long().cumsum(1)                                                        # (b, L) updates up to and including t
+        fused = self._use_fused(xc.device)
+        # The number of updates M sets the slow channel's shapes and must come to the host (the one sync). Everything that
+        # does not depend on it is queued first, at full width L, so the device works on it while the host waits; after
+        # the sync the host issues only what needs M, and cuts the rest down to M columns by slicing (views, no kernels).
+        ar = torch.arange(L, device=xc.device)
+        pos = torch.full((b, L + 1), L, dtype=torch.long, device=xc.device)                  # column L collects the non-updates
+        pos = pos.scatter_(1, torch.where(fired, cnt - 1, L), ar.expand(b, L))                # (b, L+1) update positions, then L
+        posc = pos.clamp(max=L - 1)
+        prev = F.pad(pos, (1, 0), value=-1)[:, :-1]                                           # previous update (-1 at start)
+        w = 1 / (posc - prev).clamp(min=1).to(xc.dtype)                                       # 1 / window length
+        if s.requires_grad: w = w * (1 + s - s.detach()).gather(1, posc)                     # straight-through: value 1
+        if fused:
+            n = (fired * (ar + 1)).amax(1)                                                    # (b,) one past the last update
+            sums_at, held_from = torch.where(fired, cnt - 1, -1), cnt - 1                     # the two kernels' index maps
+        M, total = torch.stack([cnt[:, -1].max(), cnt[:, -1].sum()]).tolist()                 # the one copy to the host
+        self.slow_updates = total / max(b, 1)
+        if M == 0: return y_f
+        pos, posc, prev, w = pos[:, :M], posc[:, :M], prev[:, :M], w[:, :M]                  # (b, M)
+        take = lambda T, i: T.gather(-1, i[:, None, :].expand(-1, T.shape[1], -1))
+        if fused:                                                                             # one read of xc (the kernels below)
+            P = _WindowSums.apply(xc, fired, cnt, M, sums_at, n)                              # (b, D, M) sums up to each update
+            v = (P - F.pad(P, (1, 0))[..., :-1]).to(xc.dtype)                                # window sums, from fp32 (or fp64) sums
         else:
-            f = g > tau
-            if m.min_interval is not None: f = f & (since >= m.min_interval)
-            if m.max_interval is not None: f = f | (since >= m.max_interval)
-        dts, Bs, Cs = m._slow_params(y_f[:, None, :])
-        v = wsum / since[:, None] * (1 + s - s.detach())[:, None]
-        y_new, h_new = ssm_step(h_s, v, dts[..., 0], A_s, Bs[..., 0], Cs[..., 0], m.D_s.float(), m.slow_dt_proj.bias.float())
-        y_slow = torch.where(f[:, None], y_new, y_slow); h_s = torch.where(f[:, None, None], h_new, h_s)
-        wsum = torch.where(f[:, None], torch.zeros_like(wsum), wsum); since = torch.where(f, torch.zeros_like(since), since)
-        ys.append((y_f + y_slow) * F.silu(z[..., t])); y_prev = y_f; rate.append(f.to(s.dtype) + s - s.detach())
-    m.aux_loss = m.budget_weight * (torch.stack(rate).mean() - m.target_rate) ** 2 if L else None
-    return m.out_proj(torch.stack(ys, -1).mT)
+            cs = xc.cumsum(-1)                                                                # (b, D, L) prefix sums
+            v = take(cs, posc) - torch.where((prev >= 0)[:, None, :], take(cs, prev.clamp(0, L - 1)), 0)
+        y_s = self._slow_scan(v * w[:, None, :], take(y_f, posc))                            # (b, D, M) slow readouts
+        if fused: return _HoldAdd.apply(y_f, y_s, fired, cnt, held_from)                      # one read of y_f, one write
+        return y_f + take(F.pad(y_s, (1, 0)), cnt)                                             # held; zero before the first update
+
+    # recurrent decoding (see "Recurrent decoding" below)
+    def allocate_inference_cache(self, batch_size, max_seqlen, dtype=None):
+        "Decoding cache: MS-Mamba's plus the previous fast output and the tokens since the last update."
+        conv, ssm, slow, wsum, y_slow, _ = MultiScaleMamba.allocate_inference_cache(self, batch_size, max_seqlen, dtype)
+        return conv, ssm, slow, wsum, y_slow, torch.zeros_like(y_slow), torch.zeros(batch_size, dtype=torch.long, device=ssm.device)
+
+    def step(self, hidden_states, cache):
+        "Decode one token (b, 1, d_model), updating `cache` in place."
+        conv_state, ssm_state, slow_state, wsum, y_slow, y_prev, since = cache
+        xc, z, y_f = self._fast_step(hidden_states, conv_state, ssm_state)
+        tau = torch.sigmoid(self.tau_logit)
+        g = torch.sigmoid(self.gate(torch.cat([y_prev.to(xc.dtype), xc], 1).to(self.gate.weight.dtype))[:, 0])
+        since += 1; wsum += xc.to(wsum.dtype)
+        if self.force_every is not None: f = (since >= self.force_every)
+        else: f = fire_now(g > tau, since, self.min_interval, self.max_interval)
+        if f.any():
+            dts, Bs, Cs = self._slow_params(y_f[:, None, :])
+            st = slow_state.clone()
+            y_new = selective_state_update(st, (wsum / since[:, None]).to(xc.dtype), dts[..., 0], -torch.exp(self.A_s_log.float()),
+                                           Bs[..., 0], Cs[..., 0], self.D_s.float(), dt_bias=self.slow_dt_proj.bias.float(),
+                                           dt_softplus=True, backend=self.backend)
+            slow_state.copy_(torch.where(f[:, None, None], st, slow_state))
+            y_slow.copy_(torch.where(f[:, None], y_new.to(y_slow.dtype), y_slow))
+            wsum.masked_fill_(f[:, None], 0); since.masked_fill_(f, 0)
+        y_prev.copy_(y_f)
+        return self.out_proj((y_f + y_slow.to(y_f.dtype)) * F.silu(z))[:, None]
+
 
 # %% ../nbs/08_adaptive.ipynb #f05ed003
 @triton.jit
@@ -303,39 +335,6 @@ def schedule_triton(hard: torch.Tensor, min_interval: int | None = None, max_int
     out = torch.empty_like(bits)
     _schedule_kernel[(b,)](bits, out, W, min_interval or 0, max_interval or 2 ** 62)
     return ((out[..., None] >> sh) & 1).bool().flatten(1)[:, :L]
-
-# %% ../nbs/08_adaptive.ipynb #7a2b19f1
-def _ac_allocate(self, batch_size, max_seqlen, dtype=None):
-    "Decoding cache: MS-Mamba's plus the previous fast output and the tokens since the last update."
-    conv, ssm, slow, wsum, y_slow, _ = MultiScaleMamba.allocate_inference_cache(self, batch_size, max_seqlen, dtype)
-    return conv, ssm, slow, wsum, y_slow, torch.zeros_like(y_slow), torch.zeros(batch_size, dtype=torch.long, device=ssm.device)
-
-def _ac_step(self, hidden_states, cache):
-    "Decode one token (b, 1, d_model), updating `cache` in place."
-    conv_state, ssm_state, slow_state, wsum, y_slow, y_prev, since = cache
-    xc, z, y_f = self._fast_step(hidden_states, conv_state, ssm_state)
-    tau = torch.sigmoid(self.tau_logit)
-    g = torch.sigmoid(self.gate(torch.cat([y_prev.to(xc.dtype), xc], 1).to(self.gate.weight.dtype))[:, 0])
-    since += 1; wsum += xc.to(wsum.dtype)
-    if self.force_every is not None: f = (since >= self.force_every)
-    else:
-        f = g > tau
-        if self.min_interval is not None: f = f & (since >= self.min_interval)
-        if self.max_interval is not None: f = f | (since >= self.max_interval)
-    if f.any():
-        dts, Bs, Cs = self._slow_params(y_f[:, None, :])
-        st = slow_state.clone()
-        y_new = selective_state_update(st, (wsum / since[:, None]).to(xc.dtype), dts[..., 0], -torch.exp(self.A_s_log.float()),
-                                       Bs[..., 0], Cs[..., 0], self.D_s.float(), dt_bias=self.slow_dt_proj.bias.float(),
-                                       dt_softplus=True, backend=self.backend)
-        slow_state.copy_(torch.where(f[:, None, None], st, slow_state))
-        y_slow.copy_(torch.where(f[:, None], y_new.to(y_slow.dtype), y_slow))
-        wsum.masked_fill_(f[:, None], 0); since.masked_fill_(f, 0)
-    y_prev.copy_(y_f)
-    return self.out_proj((y_f + y_slow.to(y_f.dtype)) * F.silu(z))[:, None]
-
-AdaptiveMamba.allocate_inference_cache = _ac_allocate
-AdaptiveMamba.step = _ac_step
 
 # %% ../nbs/08_adaptive.ipynb #221313fd
 @register_experiment('ac_cost', '08_adaptive', 'AC-Mamba: forward time against Mamba and MS-Mamba at several update rates',

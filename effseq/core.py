@@ -13,8 +13,9 @@ import torch
 
 # %% auto #0
 __all__ = ['TOLERANCES', 'EXPERIMENTS', 'default_device', 'seed_everything', 'tolerances', 'close_report', 'assert_close',
-           'check_tensor', 'check_choice', 'check_number', 'time_fn', 'subplots', 'plot_lines', 'md_table', 'Claim',
-           'ExperimentResult', 'Experiment', 'register_experiment', 'atomic_write', 'sha256_file', 'verify_file']
+           'check_tensor', 'check_choice', 'check_number', 'time_fn', 'time_many', 'subplots', 'plot_lines', 'md_table',
+           'Claim', 'ExperimentResult', 'Experiment', 'register_experiment', 'atomic_write', 'sha256_file',
+           'verify_file']
 
 # %% ../nbs/00_core.ipynb #c93b272c
 def default_device() -> torch.device:
@@ -127,6 +128,23 @@ def time_fn(fn: Callable[[], Any], *, warmup: int = 1, repeat: int = 5, min_time
         times.append(time.perf_counter() - t0); total += times[-1]
         if len(times) >= 1000: break
     return statistics.median(times)
+
+def time_many(fns: dict, repeat: int = 15, warmup: int = 1, clock: str = 'auto') -> dict:
+    "Time callables round-robin, `repeat` rounds after `warmup`: each one's fastest run, in seconds."
+    check_choice(clock, 'clock', ('auto', 'wall', 'cpu'))
+    gpu = torch.cuda.is_available()
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    cpu = clock == 'cpu' or (clock == 'auto' and not gpu and torch.get_num_threads() == 1)
+    now = time.process_time if cpu else time.perf_counter                 # CPU seconds of this process, or wall seconds
+    for _ in range(warmup):
+        for f in fns.values(): f()
+    best = {k: math.inf for k in fns}
+    for _ in range(repeat):
+        for k, f in fns.items():
+            sync(); t0 = now(); f(); sync()
+            best[k] = min(best[k], now() - t0)
+    return best
+
 
 # %% ../nbs/00_core.ipynb #8f2601cc
 def subplots(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.8, 3.4), **kw):

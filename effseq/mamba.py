@@ -345,10 +345,9 @@ def _check_inner(xz, conv1d_weight, x_proj_weight, delta_proj_weight, out_proj_w
     for name, v in extras.items():
         if v is not None: raise ValueError(f"`{name}` is not supported by effseq's mamba_inner_fn (leave it None)")
     check_tensor(xz, 'xz', ndim=3)
-    if A.is_complex(): raise TypeError("`A` must be real: complex A is not supported by effseq's kernels")
     d, R = delta_proj_weight.shape; N = A.shape[-1]
     if xz.shape[1] != 2 * d: raise ValueError(f"`xz` must have shape (b, 2 * {d}, L) (x and z stacked), got {tuple(xz.shape)}")
-    rows = R + N * ((B is None) + (C is None))                 # x_proj gives delta's inputs and each variable B, C
+    rows = R + N * (2 if A.is_complex() else 1) * ((B is None) + (C is None))   # delta's inputs, then each variable B, C
     if x_proj_weight.shape != (rows, d): raise ValueError(f"`x_proj_weight` must have shape ({rows}, {d}), got {tuple(x_proj_weight.shape)}")
     if A.shape != (d, N): raise ValueError(f"`A` must have shape ({d}, N), got {tuple(A.shape)}")
     for name, X in (('B', B), ('C', C)):
@@ -360,16 +359,18 @@ def _inner_composed(conv, scan, xz, w, conv1d_bias, x_proj_weight, delta_proj_we
                     A, B, C, D, delta_bias, B_proj_bias, C_proj_bias, delta_softplus, seq_idx):
     "The block as separate differentiable steps (`conv`, projections, `scan`): B and C from x_proj (plus their biases) unless given."
     d, R, N = delta_proj_weight.shape[0], delta_proj_weight.shape[1], A.shape[1]
+    k = 2 if A.is_complex() else 1                              # complex A: x_proj gives (re, im) pairs of B and C
+    as_bc = lambda X: torch.view_as_complex(X.float().unflatten(-1, (N, 2)).contiguous()).mT if k == 2 else X.mT
     x, z = xz[:, :d], xz[:, d:]
     u = conv(x, w, conv1d_bias, seq_idx=seq_idx, activation='silu')                    # (b, d, L)
     x_dbl = F.linear(u.mT, x_proj_weight)                                              # (b, L, R + N per variable B, C)
     delta = F.linear(x_dbl[..., :R], delta_proj_weight).mT                             # (b, d, L)
     if B is None:
-        B = x_dbl[..., R:R + N]                                                        # (b, L, N)
-        B = (B + B_proj_bias.to(B.dtype) if B_proj_bias is not None else B).mT        # (b, N, L)
+        B = x_dbl[..., R:R + k * N]                                                    # (b, L, N) or (b, L, 2N)
+        B = as_bc(B + B_proj_bias.to(B.dtype) if B_proj_bias is not None else B)      # (b, N, L)
     if C is None:
-        C = x_dbl[..., -N:]                                                            # the last N columns
-        C = (C + C_proj_bias.to(C.dtype) if C_proj_bias is not None else C).mT
+        C = x_dbl[..., -k * N:]                                                        # the last columns
+        C = as_bc(C + C_proj_bias.to(C.dtype) if C_proj_bias is not None else C)
     y = scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, seq_idx=seq_idx)
     return F.linear(y.mT, out_proj_weight, out_proj_bias)                              # (b, L, d_model)
 
@@ -384,7 +385,7 @@ def mamba_inner_fn(xz, conv1d_weight, conv1d_bias, x_proj_weight, delta_proj_wei
     if seq_idx is not None: check_seq_idx(seq_idx, xz.shape[0], xz.shape[-1], xz.device)
     if not HAS_TRITON: raise RuntimeError("mamba_inner_fn needs the triton package")
     if xz.stride(-1) != 1: xz = xz.contiguous()                      # (time the fast axis, as mamba_ssm also makes it)
-    if any(t is not None for t in (B, C, B_proj_bias, C_proj_bias)):   # the rarer forms: the kernels one after another
+    if A.is_complex() or any(t is not None for t in (B, C, B_proj_bias, C_proj_bias)):   # the rarer forms: one step after another
         return _inner_composed(causal_conv1d_fn, selective_scan_fn, xz, w, conv1d_bias, x_proj_weight, delta_proj_weight,
                                out_proj_weight, out_proj_bias, A, B, C, D, delta_bias, B_proj_bias, C_proj_bias,
                                delta_softplus, seq_idx)

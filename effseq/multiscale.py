@@ -15,7 +15,67 @@ from .mamba import Mamba, MambaConfig, MambaLMHeadModel, InferenceParams, invers
 
 
 # %% auto #0
-__all__ = ['MultiScaleMamba', 'slow_scan', 'ssm_step', 'ms_mamba_literal', 'multiscale_lm', 'time_many', 'ms_cost_experiment']
+__all__ = ['slow_scan', 'ssm_step', 'ms_mamba_literal', 'MultiScaleMamba', 'multiscale_lm', 'ms_cost_experiment']
+
+# %% ../nbs/07_multiscale.ipynb #93e9161d
+def slow_scan(u: torch.Tensor,        # inputs (b, D, J)
+              delta: torch.Tensor,    # step sizes before bias and softplus (b, D, J)
+              A: torch.Tensor,        # (D, N)
+              B: torch.Tensor,        # (b, N, J)
+              C: torch.Tensor,        # (b, N, J)
+              D: torch.Tensor,        # skip (D,)
+              delta_bias: torch.Tensor,  # (D,)
+              backend: str | None = None,  # None (the Triton kernel on a GPU, else the loop), 'torch', 'triton' or 'ref'
+             ) -> torch.Tensor:       # y (b, D, J)
+    "The selective scan (softplus on `delta + delta_bias`) for short sequences: a time-major loop, one fused step per token."
+    be = _pick_backend(backend, u.device)
+    if be != 'torch': return selective_scan_fn(u, delta, A, B, C, D, delta_bias=delta_bias, delta_softplus=True, backend=be,
+                                               check_stability=False)
+    ct = torch.float64 if u.dtype == torch.float64 else torch.float32
+    dt = F.softplus(delta.to(ct) + delta_bias.to(ct)[:, None]).permute(2, 0, 1)              # (J, b, D)
+    dA = torch.exp(dt[..., None] * A.to(ct))                                                 # (J, b, D, N)
+    dBu = (dt * u.to(ct).permute(2, 0, 1))[..., None] * B.to(ct).permute(2, 0, 1)[:, :, None]  # (J, b, D, N)
+    dA, dBu = dA.unbind(0), dBu.unbind(0)                   # unbind, not dA[t]: its backward is one stack, not J scatters
+    hs = [dBu[0]]
+    for t in range(1, len(dA)): hs.append(torch.addcmul(dBu[t], dA[t], hs[-1]))            # h_t = dA_t h_{t-1} + dBu_t
+    y = torch.einsum('jbdn,bnj->bdj', torch.stack(hs), C.to(ct)) + u.to(ct) * D.to(ct)[:, None]
+    return y.to(u.dtype)
+
+# %% ../nbs/07_multiscale.ipynb #2207e7f9
+def ssm_step(h, x, dt, A, B, C, D, dt_bias):
+    "One step of a selective SSM, without side effects: h (b, D, N) -> (y (b, D), new h); softplus on `dt + dt_bias`."
+    d = F.softplus(dt + dt_bias)                                                      # (b, D)
+    h = torch.exp(d[..., None] * A) * h + (d * x)[..., None] * B[:, None, :]           # (b, D, N)
+    return (h * C[:, None, :]).sum(-1) + D * x, h
+
+def ms_mamba_literal(m: Mamba,                       # a `MultiScaleMamba` (defined below; its parameters are read here)
+                     hidden_states: torch.Tensor) -> torch.Tensor:
+    "MS-Mamba, token by token, as the seed's equations read (the reference for `MultiScaleMamba`)."
+    b, L, _ = hidden_states.shape
+    xc, z, dt, B, C = m._inputs(hidden_states)                                          # per-token maps, (b, ., L)
+    A, A_s = -torch.exp(m.A_log.float()), -torch.exp(m.A_s_log.float())
+    ct = torch.promote_types(xc.dtype, torch.float32)                                 # float32, or float64 in tests
+    h_f = xc.new_zeros(b, m.d_inner, m.d_state, dtype=ct)
+    h_s = xc.new_zeros(b, m.d_inner, m.d_state_slow, dtype=ct)
+    y_slow = xc.new_zeros(b, m.d_inner, dtype=ct)
+    window, ys = [], []
+    for t in range(L):
+        y_f, h_f = ssm_step(h_f, xc[..., t], dt[..., t], A, B[..., t], C[..., t], m.D.float(), m.dt_proj.bias.float())
+        window.append(xc[..., t])
+        if (t + 1) % m.k == 0:                                                          # end of a block: slow update
+            dts, Bs, Cs = m._slow_params(y_f[:, None, :])
+            y_slow, h_s = ssm_step(h_s, torch.stack(window, -1).mean(-1), dts[..., 0], A_s, Bs[..., 0], Cs[..., 0],
+                                   m.D_s.float(), m.slow_dt_proj.bias.float())
+            window = []
+        ys.append((y_f + y_slow) * F.silu(z[..., t]))
+    return m.out_proj(torch.stack(ys, -1).mT)
+
+# %% ../nbs/07_multiscale.ipynb #3bf676d6
+def _hold(y_slow: torch.Tensor, k: int, L: int) -> torch.Tensor:
+    "Readouts of updates at tokens k-1, 2k-1, ... (b, D, J) held until the next update: (b, D, L), zeros before the first."
+    held = y_slow.repeat_interleave(k, dim=-1)                                       # (b, D, J*k)
+    return F.pad(held, (k - 1, 0))[..., :L] if L > k - 1 else y_slow.new_zeros(*y_slow.shape[:-1], L)
+
 
 # %% ../nbs/07_multiscale.ipynb #6e1e7554
 class MultiScaleMamba(Mamba):
@@ -62,129 +122,66 @@ class MultiScaleMamba(Mamba):
         W = self.slow_dt_proj.weight
         return torch.bmm(W.expand(dt.shape[0], *W.shape), dt.mT), B.mT.contiguous(), C.mT.contiguous()
 
-# %% ../nbs/07_multiscale.ipynb #93e9161d
-def slow_scan(u: torch.Tensor,        # inputs (b, D, J)
-              delta: torch.Tensor,    # step sizes before bias and softplus (b, D, J)
-              A: torch.Tensor,        # (D, N)
-              B: torch.Tensor,        # (b, N, J)
-              C: torch.Tensor,        # (b, N, J)
-              D: torch.Tensor,        # skip (D,)
-              delta_bias: torch.Tensor,  # (D,)
-              backend: str | None = None,  # None (the Triton kernel on a GPU, else the loop), 'torch', 'triton' or 'ref'
-             ) -> torch.Tensor:       # y (b, D, J)
-    "The selective scan (softplus on `delta + delta_bias`) for short sequences: a time-major loop, one fused step per token."
-    be = _pick_backend(backend, u.device)
-    if be != 'torch': return selective_scan_fn(u, delta, A, B, C, D, delta_bias=delta_bias, delta_softplus=True, backend=be,
-                                               check_stability=False)
-    ct = torch.float64 if u.dtype == torch.float64 else torch.float32
-    dt = F.softplus(delta.to(ct) + delta_bias.to(ct)[:, None]).permute(2, 0, 1)              # (J, b, D)
-    dA = torch.exp(dt[..., None] * A.to(ct))                                                 # (J, b, D, N)
-    dBu = (dt * u.to(ct).permute(2, 0, 1))[..., None] * B.to(ct).permute(2, 0, 1)[:, :, None]  # (J, b, D, N)
-    dA, dBu = dA.unbind(0), dBu.unbind(0)                   # unbind, not dA[t]: its backward is one stack, not J scatters
-    hs = [dBu[0]]
-    for t in range(1, len(dA)): hs.append(torch.addcmul(dBu[t], dA[t], hs[-1]))            # h_t = dA_t h_{t-1} + dBu_t
-    y = torch.einsum('jbdn,bnj->bdj', torch.stack(hs), C.to(ct)) + u.to(ct) * D.to(ct)[:, None]
-    return y.to(u.dtype)
+    # the efficient forward (see the text above)
+    def forward(self, hidden_states, inference_params=None, seq_idx=None, cu_seqlens=None):
+        "MS-Mamba on a whole sequence (b, L, d_model) -> (b, L, d_model): fast scan over L, slow scan over L // k."
+        _check_hidden(hidden_states, self.d_model)
+        if seq_idx is not None or cu_seqlens is not None:
+            raise ValueError("packed sequences (`seq_idx`, `cu_seqlens`) are not supported by MS-Mamba: its blocks of k tokens would straddle them")
+        if inference_params is not None: return self._forward_cached(hidden_states, inference_params)
+        xc, z, y_f, _ = self._fast(hidden_states)
+        return self.out_proj((self._slow_channel(xc, y_f) * F.silu(z)).mT)                  # (b, L, d_model)
 
-# %% ../nbs/07_multiscale.ipynb #3bf676d6
-def _hold(y_slow: torch.Tensor, k: int, L: int) -> torch.Tensor:
-    "Readouts of updates at tokens k-1, 2k-1, ... (b, D, J) held until the next update: (b, D, L), zeros before the first."
-    held = y_slow.repeat_interleave(k, dim=-1)                                       # (b, D, J*k)
-    return F.pad(held, (k - 1, 0))[..., :L] if L > k - 1 else y_slow.new_zeros(*y_slow.shape[:-1], L)
+    def _slow_channel(self, xc, y_f):
+        "All the slow channel's work: from xc and the fast output y_f (b, d_inner, L) to y_f plus the held slow readout."
+        L = xc.shape[-1]; J, k = L // self.k, self.k
+        self.slow_updates = J
+        if J == 0: return y_f
+        v = xc[..., :J * k].unflatten(-1, (J, k)).mean(-1)                                  # (b, d_inner, J) pooled blocks
+        s = y_f[..., k - 1:J * k:k]                                                          # (b, d_inner, J) fast output at block ends
+        return y_f + _hold(self._slow_scan(v, s), k, L)
 
-def _ms_forward(self, hidden_states, inference_params=None):
-    "MS-Mamba on a whole sequence (b, L, d_model) -> (b, L, d_model): fast scan over L, slow scan over L // k."
-    _check_hidden(hidden_states, self.d_model)
-    if inference_params is not None: return self._forward_cached(hidden_states, inference_params)
-    xc, z, y_f, _ = self._fast(hidden_states)
-    return self.out_proj((self._slow_channel(xc, y_f) * F.silu(z)).mT)                  # (b, L, d_model)
+    def _slow_scan(self, v, s):
+        "The slow channel on its own time axis: pooled inputs v and conditioning s (b, d_inner, J) -> readouts (b, d_inner, J)."
+        dt_s, B_s, C_s = self._slow_params(s.mT)
+        return slow_scan(v, dt_s, -torch.exp(self.A_s_log.float()), B_s, C_s, self.D_s.float(), self.slow_dt_proj.bias.float(),
+                         backend=self.backend)
 
-def _ms_slow_channel(self, xc, y_f):
-    "All the slow channel's work: from xc and the fast output y_f (b, d_inner, L) to y_f plus the held slow readout."
-    L = xc.shape[-1]; J, k = L // self.k, self.k
-    self.slow_updates = J
-    if J == 0: return y_f
-    v = xc[..., :J * k].unflatten(-1, (J, k)).mean(-1)                                  # (b, d_inner, J) pooled blocks
-    s = y_f[..., k - 1:J * k:k]                                                          # (b, d_inner, J) fast output at block ends
-    return y_f + _hold(self._slow_scan(v, s), k, L)
+    # recurrent decoding (see "Recurrent decoding" below)
+    def allocate_inference_cache(self, batch_size, max_seqlen, dtype=None):
+        "Decoding cache: Mamba's (conv_state, ssm_state) plus slow state, block sum, held readout and a token counter."
+        # the counter lives on the host: every row shares it, and reading it to decide on a slow update needs no device sync
+        conv, ssm = Mamba.allocate_inference_cache(self, batch_size, max_seqlen, dtype)
+        ct = torch.promote_types(ssm.dtype, torch.float32)                                  # slow state in fp32 at least
+        z = lambda *s: torch.zeros(batch_size, *s, device=ssm.device, dtype=ct)
+        return conv, ssm, z(self.d_inner, self.d_state_slow), z(self.d_inner), z(self.d_inner), torch.zeros(1, dtype=torch.long)
 
-def _ms_slow_scan(self, v, s):
-    "The slow channel on its own time axis: pooled inputs v and conditioning s (b, d_inner, J) -> readouts (b, d_inner, J)."
-    dt_s, B_s, C_s = self._slow_params(s.mT)
-    return slow_scan(v, dt_s, -torch.exp(self.A_s_log.float()), B_s, C_s, self.D_s.float(), self.slow_dt_proj.bias.float(),
-                     backend=self.backend)
+    def _fast_step(self, hidden_states, conv_state, ssm_state):
+        "The fast channel for one token (b, 1, d_model): conv output xc, gate z and fast output y_f (b, d_inner); states in place."
+        xc, z = self._conv_step(hidden_states, conv_state)
+        dt, B, C = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        y_f = selective_state_update(ssm_state, xc, F.linear(dt, self.dt_proj.weight), -torch.exp(self.A_log.float()), B, C,
+                                     self.D.float(), dt_bias=self.dt_proj.bias.float(), dt_softplus=True, backend=self.backend)
+        return xc, z, y_f
 
-MultiScaleMamba.forward = _ms_forward
-MultiScaleMamba._slow_channel = _ms_slow_channel
-MultiScaleMamba._slow_scan = _ms_slow_scan
+    def step(self, hidden_states, cache):
+        "Decode one token (b, 1, d_model) with `cache` from `allocate_inference_cache`, updated in place."
+        conv_state, ssm_state, slow_state, block_sum, y_slow, count = cache
+        xc, z, y_f = self._fast_step(hidden_states, conv_state, ssm_state)
+        block_sum += xc.to(block_sum.dtype); count += 1
+        if int(count) % self.k == 0:                                                        # end of a block (host counter)
+            dts, Bs, Cs = self._slow_params(y_f[:, None, :])
+            y_slow.copy_(selective_state_update(slow_state, (block_sum / self.k).to(xc.dtype), dts[..., 0], -torch.exp(self.A_s_log.float()),
+                                                Bs[..., 0], Cs[..., 0], self.D_s.float(), dt_bias=self.slow_dt_proj.bias.float(), dt_softplus=True,
+                                                backend=self.backend))
+            block_sum.zero_()
+        return self.out_proj((y_f + y_slow.to(y_f.dtype)) * F.silu(z))[:, None]
 
-# %% ../nbs/07_multiscale.ipynb #2207e7f9
-def ssm_step(h, x, dt, A, B, C, D, dt_bias):
-    "One step of a selective SSM, without side effects: h (b, D, N) -> (y (b, D), new h); softplus on `dt + dt_bias`."
-    d = F.softplus(dt + dt_bias)                                                      # (b, D)
-    h = torch.exp(d[..., None] * A) * h + (d * x)[..., None] * B[:, None, :]           # (b, D, N)
-    return (h * C[:, None, :]).sum(-1) + D * x, h
+    def _forward_cached(self, hidden_states, inference_params):
+        "With a cache: the prompt (seqlen_offset 0) is run token by token to fill it; afterwards one token per call."
+        cache = _layer_cache(self, inference_params, hidden_states.shape[0])
+        return torch.cat([self.step(hidden_states[:, t:t + 1], cache) for t in range(hidden_states.shape[1])], 1)
 
-def ms_mamba_literal(m: MultiScaleMamba, hidden_states: torch.Tensor) -> torch.Tensor:
-    "MS-Mamba, token by token, as the seed's equations read (the reference for `MultiScaleMamba`)."
-    b, L, _ = hidden_states.shape
-    xc, z, dt, B, C = m._inputs(hidden_states)                                          # per-token maps, (b, ., L)
-    A, A_s = -torch.exp(m.A_log.float()), -torch.exp(m.A_s_log.float())
-    ct = torch.promote_types(xc.dtype, torch.float32)                                 # float32, or float64 in tests
-    h_f = xc.new_zeros(b, m.d_inner, m.d_state, dtype=ct)
-    h_s = xc.new_zeros(b, m.d_inner, m.d_state_slow, dtype=ct)
-    y_slow = xc.new_zeros(b, m.d_inner, dtype=ct)
-    window, ys = [], []
-    for t in range(L):
-        y_f, h_f = ssm_step(h_f, xc[..., t], dt[..., t], A, B[..., t], C[..., t], m.D.float(), m.dt_proj.bias.float())
-        window.append(xc[..., t])
-        if (t + 1) % m.k == 0:                                                          # end of a block: slow update
-            dts, Bs, Cs = m._slow_params(y_f[:, None, :])
-            y_slow, h_s = ssm_step(h_s, torch.stack(window, -1).mean(-1), dts[..., 0], A_s, Bs[..., 0], Cs[..., 0],
-                                   m.D_s.float(), m.slow_dt_proj.bias.float())
-            window = []
-        ys.append((y_f + y_slow) * F.silu(z[..., t]))
-    return m.out_proj(torch.stack(ys, -1).mT)
-
-# %% ../nbs/07_multiscale.ipynb #2d9da1fa
-def _ms_allocate(self, batch_size, max_seqlen, dtype=None):
-    "Decoding cache: Mamba's (conv_state, ssm_state) plus slow state, block sum, held readout and a token counter."
-    # the counter lives on the host: every row shares it, and reading it to decide on a slow update needs no device sync
-    conv, ssm = Mamba.allocate_inference_cache(self, batch_size, max_seqlen, dtype)
-    ct = torch.promote_types(ssm.dtype, torch.float32)                                  # slow state in fp32 at least
-    z = lambda *s: torch.zeros(batch_size, *s, device=ssm.device, dtype=ct)
-    return conv, ssm, z(self.d_inner, self.d_state_slow), z(self.d_inner), z(self.d_inner), torch.zeros(1, dtype=torch.long)
-
-def _fast_step(self, hidden_states, conv_state, ssm_state):
-    "The fast channel for one token (b, 1, d_model): conv output xc, gate z and fast output y_f (b, d_inner); states in place."
-    xc, z = self._conv_step(hidden_states, conv_state)
-    dt, B, C = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-    y_f = selective_state_update(ssm_state, xc, F.linear(dt, self.dt_proj.weight), -torch.exp(self.A_log.float()), B, C,
-                                 self.D.float(), dt_bias=self.dt_proj.bias.float(), dt_softplus=True, backend=self.backend)
-    return xc, z, y_f
-
-def _ms_step(self, hidden_states, cache):
-    "Decode one token (b, 1, d_model) with `cache` from `allocate_inference_cache`, updated in place."
-    conv_state, ssm_state, slow_state, block_sum, y_slow, count = cache
-    xc, z, y_f = self._fast_step(hidden_states, conv_state, ssm_state)
-    block_sum += xc.to(block_sum.dtype); count += 1
-    if int(count) % self.k == 0:                                                        # end of a block (host counter)
-        dts, Bs, Cs = self._slow_params(y_f[:, None, :])
-        y_slow.copy_(selective_state_update(slow_state, (block_sum / self.k).to(xc.dtype), dts[..., 0], -torch.exp(self.A_s_log.float()),
-                                            Bs[..., 0], Cs[..., 0], self.D_s.float(), dt_bias=self.slow_dt_proj.bias.float(), dt_softplus=True,
-                                            backend=self.backend))
-        block_sum.zero_()
-    return self.out_proj((y_f + y_slow.to(y_f.dtype)) * F.silu(z))[:, None]
-
-def _ms_forward_cached(self, hidden_states, inference_params):
-    "With a cache: the prompt (seqlen_offset 0) is run token by token to fill it; afterwards one token per call."
-    cache = _layer_cache(self, inference_params, hidden_states.shape[0])
-    return torch.cat([self.step(hidden_states[:, t:t + 1], cache) for t in range(hidden_states.shape[1])], 1)
-
-MultiScaleMamba.allocate_inference_cache = _ms_allocate
-MultiScaleMamba._fast_step = _fast_step
-MultiScaleMamba.step = _ms_step
-MultiScaleMamba._forward_cached = _ms_forward_cached
 
 # %% ../nbs/07_multiscale.ipynb #188d2093
 def multiscale_lm(config: MambaConfig, k: int = 8, d_state_slow: int | None = None, device=None, dtype=None) -> MambaLMHeadModel:
@@ -198,22 +195,6 @@ def multiscale_lm(config: MambaConfig, k: int = 8, d_state_slow: int | None = No
     return model
 
 # %% ../nbs/07_multiscale.ipynb #ee923c9c
-def time_many(fns: dict, repeat: int = 15, warmup: int = 1, clock: str = 'auto') -> dict:
-    "Time callables round-robin, `repeat` rounds after `warmup`: each one's fastest run, in seconds."
-    check_choice(clock, 'clock', ('auto', 'wall', 'cpu'))
-    gpu = torch.cuda.is_available()
-    sync = torch.cuda.synchronize if gpu else (lambda: None)
-    cpu = clock == 'cpu' or (clock == 'auto' and not gpu and torch.get_num_threads() == 1)
-    now = time.process_time if cpu else time.perf_counter                 # CPU seconds of this process, or wall seconds
-    for _ in range(warmup):
-        for f in fns.values(): f()
-    best = {k: math.inf for k in fns}
-    for _ in range(repeat):
-        for k, f in fns.items():
-            sync(); t0 = now(); f(); sync()
-            best[k] = min(best[k], now() - t0)
-    return best
-
 @register_experiment('ms_cost', '07_multiscale', 'MS-Mamba: forward time against Mamba, and the slow channel\'s cost against k',
                      cpu=dict(b=2, d_model=64, L=512, ks=(1, 2, 4, 8, 16, 32)), gpu=dict(b=8, d_model=768, L=4096, ks=(1, 2, 4, 8, 16, 32, 64)))
 def ms_cost_experiment(b=2, d_model=64, L=512, ks=(1, 2, 4, 8, 16, 32), repeat=15, device='cpu') -> ExperimentResult:

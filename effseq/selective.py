@@ -42,13 +42,16 @@ def seq_idx_from_cu_seqlens(cu_seqlens, L: int | None = None) -> torch.Tensor:
     lens = cu[1:] - cu[:-1]
     return torch.repeat_interleave(torch.arange(len(lens), device=cu.device), lens)[None].to(torch.int32)
 
-def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initial_state=None, seq_idx=None):
+def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initial_state=None, seq_idx=None,
+                      allow_complex: bool = False):
     "Validate the selective-scan arguments; return (b, D, L, N, G) with G the number of B/C groups (0 if constant)."
     check_tensor(u, 'u', ndim=3); check_tensor(delta, 'delta', ndim=3)
     b, Dm, L = u.shape
     if delta.shape != u.shape: raise ValueError(f"`delta` must have the shape of `u` {tuple(u.shape)}, got {tuple(delta.shape)}")
     check_tensor(A, 'A', ndim=2)
-    if A.is_complex(): raise TypeError("`A` must be real: complex A (S4D-Lin) is not supported")
+    if A.is_complex() and not allow_complex:
+        raise TypeError("`A` must be real here: complex A (S4D-Lin) runs on the PyTorch paths (backend None, 'torch' or 'ref')")
+    cx = A.is_complex()
     if A.shape[0] != Dm: raise ValueError(f"`A` must have shape (D, N) with D={Dm}, got {tuple(A.shape)}")
     N = A.shape[1]
     groups = set()
@@ -56,11 +59,12 @@ def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initia
         check_tensor(X, name, ndim=(2, 3, 4))
         if X.dim() == 2 and X.shape != A.shape:
             raise ValueError(f"constant `{name}` must have the shape of `A` {tuple(A.shape)}, got {tuple(X.shape)}")
-        if X.dim() == 3 and X.shape != (b, N, L):
-            raise ValueError(f"`{name}` must have shape (b, N, L) = {(b, N, L)}, got {tuple(X.shape)}")
+        Lx = 2 * L if cx and X.dim() > 2 and not X.is_complex() else L   # complex A: a real B/C holds (re, im) pairs along L
+        if X.dim() == 3 and X.shape != (b, N, Lx):
+            raise ValueError(f"`{name}` must have shape (b, N, L) = {(b, N, Lx)}, got {tuple(X.shape)}")
         if X.dim() == 4:
-            if X.shape[0] != b or X.shape[2:] != (N, L) or Dm % X.shape[1]:
-                raise ValueError(f"grouped `{name}` must have shape (b, G, N, L) = ({b}, G, {N}, {L}) with G dividing "
+            if X.shape[0] != b or X.shape[2:] != (N, Lx) or Dm % X.shape[1]:
+                raise ValueError(f"grouped `{name}` must have shape (b, G, N, L) = ({b}, G, {N}, {Lx}) with G dividing "
                                  f"D={Dm}, got {tuple(X.shape)}")
             groups.add(X.shape[1])
     if len(groups) > 1: raise ValueError(f"grouped `B` and `C` must have the same number of groups, got {sorted(groups)}")
@@ -79,6 +83,12 @@ def _expand_bc(X, b, Dm, L, dtype):
     if X.dim() == 3: return X.to(dtype).mT[:, None]                                    # (b, 1, L, N)
     return X.to(dtype).repeat_interleave(Dm // X.shape[1], dim=1).mT                   # (b, D, L, N)
 
+def _complex_bc(X, L):
+    "For complex A: a variable B or C given as real (re, im) pairs along L ((..., 2L), mamba_ssm's form) as complex (..., L)."
+    if X.dim() == 2 or X.is_complex(): return X
+    X = X if X.dtype == torch.float64 else X.float()
+    return torch.view_as_complex(X.unflatten(-1, (L, 2)).contiguous())
+
 def _prepare_delta(delta, delta_bias, delta_softplus, dtype):
     delta = delta.to(dtype)
     if delta_bias is not None: delta = delta + delta_bias[..., None].to(dtype)
@@ -87,10 +97,12 @@ def _prepare_delta(delta, delta_bias, delta_softplus, dtype):
 def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                        return_last_state=False, initial_state=None, seq_idx=None):
     "The selective scan, one time step at a time (the reference): y (b, D, L) and, if asked, the last state (b, D, N); `seq_idx` (b, L): packed sequences."
-    b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx)
+    b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx, allow_complex=True)
     ct = torch.float64 if u.dtype == torch.float64 else torch.float32               # compute dtype
     dt = _prepare_delta(delta, delta_bias, delta_softplus, ct)                        # (b, D, L)
     uu = u.to(ct)
+    if A.is_complex():   # S4D-Lin style: complex states, y = 2 Re(C h) (mamba_ssm's convention)
+        ct, B, C = torch.complex128 if ct == torch.float64 else torch.complex64, _complex_bc(B, L), _complex_bc(C, L)
     dA = torch.exp(dt[..., None] * A.to(ct)[:, None, :])                              # (b, D, L, N)
     if seq_idx is not None: dA = dA * ~seq_starts(seq_idx)[:, None, :, None]          # a packed sequence starts from 0
     dBu = (dt * uu)[..., None] * _expand_bc(B, b, Dm, L, ct)                          # (b, D, L, N)
@@ -100,9 +112,10 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     for t in range(L):
         h = dA[:, :, t] * h + dBu[:, :, t]
         ys.append((h * Cx[:, :, min(t, Cx.shape[2] - 1)]).sum(-1))
-    y = torch.stack(ys, -1) if ys else uu.new_zeros(b, Dm, 0)
-    if D is not None: y = y + uu * D.to(ct)[:, None]
-    if z is not None: y = y * F.silu(z.to(ct))
+    y = torch.stack(ys, -1) if ys else uu.new_zeros(b, Dm, 0, dtype=ct)
+    if y.is_complex(): y = 2 * y.real
+    if D is not None: y = y + uu * D.to(uu.dtype)[:, None]
+    if z is not None: y = y * F.silu(z.to(uu.dtype))
     y = y.to(u.dtype)
     return (y, h) if return_last_state else y
 
@@ -127,18 +140,21 @@ def make_scan_inputs(b=2, D=4, N=8, L=32, *, B_kind='var', G=1, with_D=True, wit
 def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                          return_last_state=False, initial_state=None, seq_idx=None, method: str = 'chunked'):
     "The selective scan as a few large tensor operations and one `linear_scan` (differentiable; any device)."
-    b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx)
+    b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx, allow_complex=True)
     ct = torch.float64 if u.dtype == torch.float64 else torch.float32
     dt = _prepare_delta(delta, delta_bias, delta_softplus, ct)                        # (b, D, L)
     uu = u.to(ct)
+    if A.is_complex():   # S4D-Lin style: complex states, y = 2 Re(C h) (mamba_ssm's convention)
+        ct, B, C = torch.complex128 if ct == torch.float64 else torch.complex64, _complex_bc(B, L), _complex_bc(C, L)
     dA = torch.exp(dt[..., None] * A.to(ct)[:, None, :])                              # (b, D, L, N)
     if seq_idx is not None: dA = dA * ~seq_starts(seq_idx)[:, None, :, None]          # a packed sequence starts from 0
     dBu = (dt * uu)[..., None] * _expand_bc(B, b, Dm, L, ct)                          # (b, D, L, N)
     h0 = initial_state.to(ct) if initial_state is not None else None
     h = linear_scan(dA, dBu, h0, dim=2, method=method)                                # (b, D, L, N)
     y = (h * _expand_bc(C, b, Dm, L, ct)).sum(-1)                                     # (b, D, L)
-    if D is not None: y = y + uu * D.to(ct)[:, None]
-    if z is not None: y = y * F.silu(z.to(ct))
+    if y.is_complex(): y = 2 * y.real
+    if D is not None: y = y + uu * D.to(uu.dtype)[:, None]
+    if z is not None: y = y * F.silu(z.to(uu.dtype))
     y = y.to(u.dtype)
     if not return_last_state: return y
     last = h[:, :, -1] if L else (h0 if h0 is not None else uu.new_zeros(b, Dm, N))

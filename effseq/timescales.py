@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from .core import *
 from .tasks import Task, task_batches, masked_loss
 from .mamba import Mamba, MambaConfig, MambaLMHeadModel, count_params
-from .multiscale import MultiScaleMamba, multiscale_lm, time_many
+from .multiscale import MultiScaleMamba, multiscale_lm
 from .adaptive import AdaptiveMamba, adaptive_lm, aux_loss, train_four
 
 # %% auto #0

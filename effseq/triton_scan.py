@@ -153,9 +153,12 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
                       return_last_state=False, initial_state=None, seq_idx=None, backend: str | None = None,
                       check_stability: bool = True):
     "Mamba's selective scan (`mamba_ssm` signature): y (b, D, L), and the last state (b, D, N) in float32 if asked; `seq_idx` (b, L): packed sequences."
-    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx)
+    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx, allow_complex=True)
     if check_stability: _warn_if_unstable(A)
     be = _pick_backend(backend, u.device)
+    if A.is_complex():   # the kernels are real: complex A (S4D-Lin) takes the PyTorch path
+        if backend == 'triton': raise ValueError("complex `A` runs on the PyTorch path: pass backend=None, 'torch' or 'ref'")
+        be = 'torch' if be == 'triton' else be
     if be == 'ref': return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state, seq_idx)
     if be == 'torch': return selective_scan_torch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state, seq_idx)
     if not HAS_TRITON: raise RuntimeError("backend='triton' needs the triton package")

@@ -16,7 +16,8 @@ import torch
 if not torch.cuda.is_available(): os.environ.setdefault('TRITON_INTERPRET', '1')    # before triton is imported
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))   # the checkout's effseq first
 from effseq.mamba import Mamba
-from effseq.multiscale import MultiScaleMamba, time_many
+from effseq.multiscale import MultiScaleMamba
+from effseq.core import time_many
 from effseq.adaptive import AdaptiveMamba, schedule, schedule_triton
 
 SIZES = dict(full=dict(b=8, d_model=768, L=4096, check=dict(b=2, d_model=64, L=512)),
