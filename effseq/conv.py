@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from .core import *
-from .triton_scan import triton, tl, HAS_TRITON, INTERPRET   # the interpreter is chosen in one place
+from .triton_scan import triton, tl, HAS_TRITON, INTERPRET   # INTERPRET: whether the caller chose Triton's interpreter
 
 # %% ../nbs/04b_conv.ipynb #3b9583de
 WIDTHS = (2, 3, 4)   # the filter widths the Triton kernels are built for

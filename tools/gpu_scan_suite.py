@@ -1,4 +1,4 @@
-"""Run the selective-scan GPU suite of nbs/04a_triton_scan.ipynb and save it as JSON (needs a CUDA GPU).
+"""Run the selective-scan GPU suite of nbs/04a_triton_scan_bench.ipynb and save it as JSON (needs a CUDA GPU).
 
     python tools/gpu_scan_suite.py --out nbs/data/selective_scan_gpu.json
 
@@ -22,7 +22,7 @@ def main():
     p.add_argument('--sweep-dtype', help=argparse.SUPPRESS)     # internal: one dtype's sweep, JSON to --out
     p.add_argument('--flip-test', action='store_true', help=argparse.SUPPRESS)   # internal: the flip test, JSON to --out
     a = p.parse_args()
-    from effseq.triton_scan import gpu_test_sweep, gpu_long_tests, gpu_compile_amp_test, gpu_flip_test, benchmark_scan
+    from effseq.triton_scan_bench import gpu_test_sweep, gpu_long_tests, gpu_compile_amp_test, gpu_flip_test, benchmark_scan
     import triton
     if a.flip_test:
         open(a.out, 'w').write(json.dumps(gpu_flip_test(), default=str)); return
@@ -40,7 +40,7 @@ def main():
     if not all(r['ok'] for r in sweep): sys.exit('some sweep cases are outside tolerance')
 
 def _sweep_and_long(a):
-    from effseq.triton_scan import gpu_long_tests
+    from effseq.triton_scan_bench import gpu_long_tests
     import triton
     tmp = tempfile.mkdtemp()
     procs = {dt: subprocess.Popen([sys.executable, __file__, '--out', f'{tmp}/{dt}.json', '--sweep-dtype', dt])

@@ -80,7 +80,7 @@ def sweep(b, d, N, L, budget_s):
     for TB, BD, nsub, w, st in itertools.product((32, 64, 128), (2, 4, 8), (1, 2, 3, 4), (1, 2), (2, 3)):
         if time.time() - t0 > budget_s: break
         if BD * nsub > 16 or (TB, BD, nsub, w, st) == (bw0.BL, bw0.BD, bw0.nsub, bw0.num_warps, bw0.stages): continue
-        bw = scan_config(b, d, N, L, d, 'cuda', kernel='nloop_bwd', BL=TB, BD=BD, nsub=nsub, num_warps=w, stages=st)
+        bw = scan_config(b, d, N, L, d, 'cuda', kernel='state_loop_bwd', BL=TB, BD=BD, nsub=nsub, num_warps=w, stages=st)
         add('bwd', scan_config(b, d, N, L, d, 'cuda', tiles=True, TB=bw.BL), bw)
     good = [r for r in rows if r.get('ok')]
     best = min(good, key=lambda r: r['total_ms']) if good else None
