@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from .core import *
 
 # %% auto #0
-__all__ = ['REDUCERS', 'SIMILARITIES', 'LLAVA_DIMS', 'TokenReduction', 'Reducer', 'register_reducer', 'reduce_tokens',
-           'svtr_scores', 'pool_shape', 'token_similarity', 'count_flops', 'TransformerBlock',
-           'transformer_layer_flops', 'sincos_2d', 'ViT', 'llava_projector', 'llava_flops', 'table2',
-           'svtr_tables_experiment']
+__all__ = ['REDUCERS', 'ARTIFACT_RATIO', 'SIMILARITIES', 'LLAVA_DIMS', 'TokenReduction', 'Reducer', 'register_reducer',
+           'reduce_tokens', 'svtr_scores', 'pool_shape', 'dpp_greedy', 'cdpp_kernel', 'artifact_tokens',
+           'centred_scores', 'token_similarity', 'count_flops', 'TransformerBlock', 'transformer_layer_flops',
+           'sincos_2d', 'ViT', 'llava_projector', 'llava_flops', 'table2', 'svtr_tables_experiment']
 
 # %% ../nbs/09_svtr.ipynb #6d6e3fb2
 @dataclass
@@ -185,6 +185,67 @@ def _divprune(x, k, **_):
         chosen.append(nxt)
         mind = torch.minimum(mind, dist[rows, nxt])
     return _select(x, torch.stack(chosen, 1))
+
+# %% ../nbs/09_svtr.ipynb #1705c6b8
+def dpp_greedy(L: torch.Tensor,      # (b, N, N) positive semi-definite kernels
+               k: int,               # how many items to choose
+               eps: float = 1e-10,   # residuals at or below this add no volume (rank exhausted)
+              ) -> torch.Tensor:     # (b, k) long, in the order chosen
+    "Greedy MAP inference for a DPP: add, k times, the item that raises log det L_S most (fast Cholesky updates)."
+    b, N, _ = L.shape
+    rows = torch.arange(b, device=L.device)
+    c = L.new_zeros(b, k, N)                                  # (b, k, N) Cholesky rows of the chosen items
+    d2 = L.diagonal(dim1=1, dim2=2).clone()                   # (b, N) residual of every candidate
+    chosen = []
+    for i in range(k):
+        j = d2.argmax(-1)                                     # (b,)
+        chosen.append(j)
+        dj = d2[rows, j]                                      # (b,)
+        e = (L[rows, j] - torch.einsum('bt,btn->bn', c[rows, :i, j], c[:, :i])) / dj.clamp_min(eps).sqrt()[:, None]
+        e = torch.where((dj > eps)[:, None], e, torch.zeros_like(e))   # (b, N)
+        c[:, i] = e
+        d2 = d2 - e * e
+        d2[rows, j] = -float('inf')
+    return torch.stack(chosen, 1)
+
+def cdpp_kernel(x: torch.Tensor,           # (b, N, d) visual tokens
+                relevance: torch.Tensor,   # (b, N) relevance of each token to the instruction (any scale)
+                theta: float | None = None,  # CDPruner's optional weight: r -> exp(theta r / (2 (1 - theta))); None: r as is
+               ) -> torch.Tensor:          # (b, N, N)
+    "CDPruner's conditional kernel L = diag(r) S diag(r): S the tokens' cosine similarities, r min-max normalised per image."
+    xn = F.normalize(x.float(), dim=-1)
+    sim = xn @ xn.transpose(1, 2)                                                  # (b, N, N)
+    r = relevance.float()
+    lo, hi = r.amin(-1, keepdim=True), r.amax(-1, keepdim=True)
+    r = (r - lo + 1e-6) / (hi - lo + 1e-6)                                         # (b, N) in (0, 1]
+    if theta is not None: r = torch.exp(theta / (2 * (1 - theta)) * r)
+    return r[..., :, None] * sim * r[..., None, :]
+
+@register_reducer('cdpruner', 'select', needs='(b, N) relevance of each visual token to the instruction (e.g. image-text cosine)',
+                  about='CDPruner: greedy MAP of a DPP whose kernel is similarity weighted by instruction relevance')
+def _cdpruner(x, k, *, scores, **_): return _select(x, dpp_greedy(cdpp_kernel(x, scores), k))
+
+# %% ../nbs/09_svtr.ipynb #a95fd55e
+ARTIFACT_RATIO = 2.0   # a token is a high-norm artifact when its norm exceeds this many times the image's median norm
+
+def artifact_tokens(x: torch.Tensor, ratio: float = ARTIFACT_RATIO) -> torch.Tensor:
+    "(b, N) bool: tokens whose L2 norm exceeds `ratio` times the median norm of their image (the 'registers' artifacts)."
+    n = svtr_scores(x)
+    return n > ratio * n.median(-1, keepdim=True).values
+
+@register_reducer('svtr_clean', 'select', about='SVTR with high-norm artifact tokens (norm > 2x the median) excluded')
+def _svtr_clean(x, k, **_):
+    n = svtr_scores(x)
+    art = artifact_tokens(x)
+    return _select(x, torch.where(art, n - 2 * n.amax(-1, keepdim=True) - 1, n).topk(k, dim=-1).indices)  # artifacts last
+
+def centred_scores(x: torch.Tensor) -> torch.Tensor:
+    "(b, N, d) -> (b, N): the norm of each token minus its image's mean token, in float32 or wider."
+    xf = x.to(torch.promote_types(x.dtype, torch.float32))
+    return (xf - xf.mean(1, keepdim=True)).norm(dim=-1)
+
+@register_reducer('svtr_centred', 'select', about="top-k by the norm of each token minus the image's mean token")
+def _svtr_centred(x, k, **_): return _select(x, centred_scores(x).topk(k, dim=-1).indices)
 
 # %% ../nbs/09_svtr.ipynb #2fbe3a9b
 SIMILARITIES = ('mean_pooled', 'reconstruction', 'coverage')
