@@ -384,6 +384,7 @@ class ScaleTrainConfig:
     ks: tuple = (16, 32, 64, 128, 196)   # visual tokens kept
     eval_every: int = 500         # steps between held-out accuracy checks (the training curves)
     easy_vqa_steps: int = 2000    # language-model steps on easy-VQA (part 'easyvqa')
+    easy_vqa_limit: int | None = None  # read at most this many easy-VQA images per split (None: all 4,000 + 1,000)
     latency_repeat: int = 5       # timed repeats per latency (after one warm-up)
     workers: int = 8              # processes generating the scenes
     seed: int = 0
@@ -396,7 +397,7 @@ def smoke_configs() -> tuple[ScaleLlavaConfig, ScaleTrainConfig, SceneConfig]:
     "Tiny model, data and schedule that run the whole pipeline on a CPU in well under a minute."
     return (ScaleLlavaConfig(image_size=64, patch=16, d_vision=32, vision_layers=2, vision_heads=2, d_model=32, lm_layers=1, lm_heads=2),
             ScaleTrainConfig(train_scenes=96, test_scenes=16, encoder_steps=6, lm_steps=6, batch=16, lm_batch=32, ks=(4, 16),
-                             eval_every=3, easy_vqa_steps=4, latency_repeat=1, workers=1, device='cpu', amp=False),
+                             eval_every=3, easy_vqa_steps=4, easy_vqa_limit=40, latency_repeat=1, workers=1, device='cpu', amp=False),
             SceneConfig(image_size=64, patch=16, clutter=(2, 4)))
 
 def _gen_chunk(args):
@@ -666,7 +667,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
         _save_json(res, res_path, out)
     if 'easyvqa' in parts:   # a data set no one here made: LM trained on its questions, our encoder frozen, images upscaled
         t_part = time.perf_counter()
-        ev = load_easy_vqa(easy_vqa)
+        ev = load_easy_vqa(easy_vqa, limit=tc.easy_vqa_limit)
         for d in ev.values():
             d.images = F.interpolate(d.images.float(), size=(model_cfg.image_size,) * 2, mode='bilinear', antialias=True,
                                      align_corners=False).round().clamp(0, 255).to(torch.uint8).to(tc.device)

@@ -451,11 +451,11 @@ def norm_anatomy(visual: torch.Tensor,   # (n, N, d_v) visual tokens
 def adaptive_budget_accuracy(model: TinyLlava, data: VQAData, visual: torch.Tensor, tau: float = 0.3) -> tuple[float, float]:
     "Per-image budget: keep the tokens whose centred norm is at least `tau` times the image's largest; (accuracy, mean tokens)."
     c = centred_scores(visual)
-    kq = (c >= tau * c.amax(-1, keepdim=True)).sum(-1)[data.scene]                 # (questions,) budget of each question's image
+    kq = (c >= tau * c.amax(-1, keepdim=True)).sum(-1).cpu()[data.scene]                 # (questions,) budget of each question's image
     ok = torch.zeros(len(data.answers), dtype=torch.bool)
     for kv in kq.unique().tolist():
         qi = (kq == kv).nonzero()[:, 0]
-        logits, _ = model.answer_logits(visual[data.scene[qi]], data.questions[qi], kv, 'svtr_centred')
+        logits, _ = model.answer_logits(visual[data.scene[qi].to(visual.device)], data.questions[qi].to(visual.device), kv, 'svtr_centred')
         ok[qi] = logits.argmax(-1).cpu() == data.answers[qi]
     return ok.float().mean().item(), kq.float().mean().item()
 
@@ -466,7 +466,8 @@ def fixes_table(model: TinyLlava, data: VQAData, ks=(21, 8, 4, 2), methods=FIX_M
     "Accuracy of each method at each k (CDPruner and relevance scored by `question_relevance`), counted FLOPs at one k, and the per-image budget."
     visual, cls_attn = encode_all(model, data)
     acc = {m: {k: vqa_accuracy(model, data, visual, cls_attn, k, m, scores_fn=relevance_scores)[0] for k in ks} for m in methods}
-    one = (data.pixels(slice(0, 1)), data.questions[:1])
+    dev = next(model.parameters()).device
+    one = (data.pixels(slice(0, 1), dev), data.questions[:1].to(dev))
     def flops(m, k):
         def run():
             v, _, ca = model.encode(one[0])
