@@ -17,7 +17,7 @@ from .svtr import *
 __all__ = ['SCENE_COLOURS', 'SCENE_SHAPES', 'SCENE_QTYPES', 'SCENE_QUADRANTS', 'SCENE_VOCAB', 'SCENE_TOKEN', 'SCENE_Q_LEN',
            'ANSWERS', 'SCALE_METHODS', 'SCALE_PARTS', 'PUBLISHED_64', 'SceneConfig', 'random_scene224',
            'render_scene224', 'scene_questions', 'SceneVQA', 'make_scene_vqa', 'EasyVQA', 'load_easy_vqa',
-           'ScaleLlavaConfig', 'ScaleLlava', 'scene_relevance', 'ScaleTrainConfig', 'smoke_configs',
+           'ScaleLlavaConfig', 'ScaleLlava', 'scene_relevance', 'ScaleTrainConfig', 'smoke_configs', 'medium_configs',
            'make_scene_vqa_parallel', 'pretrain_encoder', 'encode_scenes', 'scene_accuracy', 'train_lm', 'scale_sweep',
            'prefill_stack', 'prefill_vs_tokens', 'run_svtr_scale', 'scale_table', 'scale_figures']
 
@@ -399,6 +399,13 @@ def smoke_configs() -> tuple[ScaleLlavaConfig, ScaleTrainConfig, SceneConfig]:
             ScaleTrainConfig(train_scenes=96, test_scenes=16, encoder_steps=6, lm_steps=6, batch=16, lm_batch=32, ks=(4, 16),
                              eval_every=3, easy_vqa_steps=4, easy_vqa_limit=40, latency_repeat=1, workers=1, device='cpu', amp=False),
             SceneConfig(image_size=64, patch=16, clutter=(2, 4)))
+
+def medium_configs() -> tuple[ScaleLlavaConfig, ScaleTrainConfig, SceneConfig]:
+    "A CPU-sized run that learns something: 96-px scenes (36 tokens), width 64, 2 + 2 layers; about 15 minutes on one core."
+    return (ScaleLlavaConfig(image_size=96, patch=16, d_vision=64, vision_layers=2, vision_heads=4, d_model=64, lm_layers=2, lm_heads=4),
+            ScaleTrainConfig(train_scenes=1500, test_scenes=150, encoder_steps=300, lm_steps=800, batch=32, lm_batch=64, ks=(4, 8, 16, 36),
+                             eval_every=200, latency_repeat=1, workers=1, device='cpu', amp=False, lr=2e-3, lm_lr=2e-3),
+            SceneConfig(image_size=96, patch=16, clutter=(3, 8)))
 
 def _gen_chunk(args):
     n, seed, cfg = args

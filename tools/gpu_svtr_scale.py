@@ -3,6 +3,7 @@ encoder and a projector with a Transformer and an effseq Mamba language model of
 prefill latency against visual tokens at LLaVA-1.5-7B's width for both backbones. Writes JSON (numbers only).
 
     python3 tools/gpu_svtr_scale.py --cpu-smoke                              # the whole pipeline, tiny, on the CPU (< 1 min)
+    python3 tools/gpu_svtr_scale.py --cpu-medium                             # 09b's CPU-sized run (~15 min, one core)
     python3 tools/gpu_svtr_scale.py --parts train sweep --out nbs/data/svtr_scale_gpu.json
     python3 tools/gpu_svtr_scale.py --parts prefill easyvqa --easy-vqa .gpu/wheels/easy_vqa-1.0-py3-none-any.whl \
         --out nbs/data/svtr_scale_gpu.json
@@ -35,10 +36,12 @@ def main(argv=None):
     ap.add_argument('--easy-vqa', default=None, help="easy-vqa wheel (default: the installed package)")
     ap.add_argument('--workers', type=int, default=12)
     ap.add_argument('--cpu-smoke', action='store_true', help='tiny sizes on the CPU: every part runs in under a minute')
+    ap.add_argument('--cpu-medium', action='store_true', help='the CPU-sized run of 09b (96 px, 36 tokens; ~15 min on one core): '
+                    'train and sweep, to nbs/data/svtr_scale_cpu96.json')
     a = ap.parse_args(argv)
     import torch
-    from effseq.svtr_scale import (ScaleLlavaConfig, ScaleTrainConfig, SceneConfig, smoke_configs, run_svtr_scale,
-                                   scale_table)
+    from effseq.svtr_scale import (ScaleLlavaConfig, ScaleTrainConfig, SceneConfig, smoke_configs, medium_configs,
+                                   run_svtr_scale, scale_table)
     t0 = time.perf_counter()
     if a.cpu_smoke:
         mc, tc, sc = smoke_configs()
@@ -46,6 +49,12 @@ def main(argv=None):
         work = tempfile.mkdtemp(prefix='svtr_scale_smoke_') if a.work == ap.get_default('work') else a.work
         out = a.out if a.out != ap.get_default('out') else os.path.join(work, 'svtr_scale_smoke.json')
         parts = list(a.parts) + (['easyvqa'] if a.easy_vqa and 'easyvqa' not in a.parts else [])
+    elif a.cpu_medium:
+        torch.set_num_threads(1)
+        mc, tc, sc = medium_configs()
+        work = tempfile.mkdtemp(prefix='svtr_scale_cpu96_') if a.work == ap.get_default('work') else a.work
+        out = a.out if a.out != ap.get_default('out') else os.path.join(ROOT, 'nbs', 'data', 'svtr_scale_cpu96.json')
+        prefill, parts = None, [p for p in a.parts if p in ('train', 'sweep')]
     else:
         if not torch.cuda.is_available(): sys.exit('no CUDA device: use --cpu-smoke on a CPU')
         mc, sc = ScaleLlavaConfig(), SceneConfig()
