@@ -354,7 +354,9 @@ class ScaleLlava(nn.Module):
         return self.head(self.norm(x[:, -1])), r
 
     def forward(self, images, questions, k=None, method='svtr', summary=False, generator=None, scores=None):
+        "Answer logits (b, vocab); 'cdpruner' scores its tokens with `scene_relevance` unless `scores` is given."
         visual, _, cls_attn = self.encode(images)
+        if method == 'cdpruner' and scores is None: scores = scene_relevance(self, visual, questions)
         return self.answer_logits(visual, questions, k, method, summary, cls_attn, generator, scores)[0]
 
 def scene_relevance(model: ScaleLlava, visual: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
@@ -511,14 +513,11 @@ def scale_sweep(model: ScaleLlava, test: SceneVQA, visual, cls_attn, tc: ScaleTr
     one = (test.pixels(slice(0, 1), dev), test.questions[:1].to(dev))
     lb = min(latency_batch, len(test.answers))
     batch = (test.pixels(test.scene[:lb], dev), test.questions[:lb].to(dev))
-    def rel(imgs, q):
-        v = model.encode(imgs)[0]
-        return scene_relevance(model, v, q)
     def measure(k, method, summary, timed):
         qtypes = SCENE_QTYPES if hasattr(test, 'qtype') else ()
         acc, per_type, recall = scene_accuracy(model, test, visual, cls_attn, k, method, summary, tc)
         g = torch.Generator().manual_seed(0)
-        call = lambda x: model(*x, k, method, summary, g, rel(*x) if method == 'cdpruner' else None)
+        call = lambda x: model(*x, k, method, summary, g)
         row = dict(method=method if k is not None else 'all tokens', k=k or N, summary=summary, tokens=(k or N) + summary,
                    accuracy=acc, **{f'acc_{t}': a for t, a in zip(qtypes, per_type)}, recall=recall,
                    flops=count_flops(lambda: call(one)))
