@@ -403,7 +403,7 @@ def smoke_configs() -> tuple[ScaleLlavaConfig, ScaleTrainConfig, SceneConfig]:
             SceneConfig(image_size=64, patch=16, clutter=(2, 4)))
 
 def medium_configs() -> tuple[ScaleLlavaConfig, ScaleTrainConfig, SceneConfig]:
-    "A CPU-sized run that learns something: 96-px scenes (36 tokens), width 64, 2 + 2 layers; about 15 minutes on one core."
+    "A CPU-sized run that learns something: 96-px scenes (36 tokens), width 64, 2 + 2 layers; about 40 minutes on a shared core (the Mamba's CPU scan is most of it)."
     return (ScaleLlavaConfig(image_size=96, patch=16, d_vision=64, vision_layers=2, vision_heads=4, d_model=64, lm_layers=2, lm_heads=4),
             ScaleTrainConfig(train_scenes=1500, test_scenes=150, encoder_steps=300, lm_steps=800, batch=32, lm_batch=64, ks=(4, 8, 16, 36),
                              eval_every=200, latency_repeat=1, workers=1, device='cpu', amp=False, lr=2e-3, lm_lr=2e-3),

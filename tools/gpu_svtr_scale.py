@@ -40,7 +40,7 @@ def main(argv=None):
     ap.add_argument('--deadline-s', type=float, default=None, help='start no part after this many seconds')
     ap.add_argument('--merge', default=None, help='an earlier results JSON to add to')
     ap.add_argument('--cpu-smoke', action='store_true', help='tiny sizes on the CPU: every part runs in under a minute')
-    ap.add_argument('--cpu-medium', action='store_true', help='the CPU-sized run of 09b (96 px, 36 tokens; ~15 min on one core): '
+    ap.add_argument('--cpu-medium', action='store_true', help='the CPU-sized run of 09b (96 px, 36 tokens; ~40 min on a shared core): '
                     'train and sweep, to nbs/data/svtr_scale_cpu96.json')
     a = ap.parse_args(argv)
     import torch
