@@ -489,7 +489,8 @@ def _fix_claims_table(t: dict):
     return table
 
 @register_experiment('svtr_fixes', '09a_vlm', "Why the norm fails on the tiny LLaVA, two repairs, and CDPruner, at equal k",
-                     cpu=dict(train={}, eval_scenes=400), gpu=dict(train={}, eval_scenes=400))
+                     cpu=dict(train={}, eval_scenes=400),   # the same models as svtr_vqa's, so one process trains each once
+                     gpu=dict(train=dict(n_scenes=20000, encoder_steps=1500, lm_steps=6000, batch=128, lm_batch=128), eval_scenes=2000))
 def svtr_fixes_experiment(train: dict | None = None, model: dict | None = None, eval_scenes: int = 400,
                           ks=(21, 8, 4, 2), device: str = 'cpu') -> ExperimentResult:
     "The tiny LLaVA of `svtr_vqa` (trained once per process): norm anatomy, SVTR repaired, CDPruner, per-image budget."
