@@ -284,6 +284,9 @@ class ScaleLlava(nn.Module):
     def __init__(self, cfg: ScaleLlavaConfig = ScaleLlavaConfig()):
         super().__init__()
         check_choice(cfg.backbone, 'backbone', ('transformer', 'mamba'))
+        if cfg.backbone == 'transformer' and not 1 <= cfg.fastv_layer < cfg.lm_layers:
+            raise ValueError(f"`fastv_layer`={cfg.fastv_layer} must be in [1, lm_layers) = [1, {cfg.lm_layers}): FastV prunes after layer K, "
+                             "and pruning after the last layer would change nothing")
         self.cfg = cfg
         dv, d = cfg.d_vision, cfg.d_model
         self.vit = ViT(cfg.image_size, cfg.patch, dv, cfg.vision_layers, cfg.vision_heads, 4 * dv, pos='learned')
@@ -397,14 +400,14 @@ SCALE_METHODS = ('svtr', 'svtr_clean', 'svtr_centred', 'random', 'pool', 'cls_at
 
 def smoke_configs() -> tuple[ScaleLlavaConfig, ScaleTrainConfig, SceneConfig]:
     "Tiny model, data and schedule that run the whole pipeline on a CPU in well under a minute."
-    return (ScaleLlavaConfig(image_size=64, patch=16, d_vision=32, vision_layers=2, vision_heads=2, d_model=32, lm_layers=1, lm_heads=2),
+    return (ScaleLlavaConfig(image_size=64, patch=16, d_vision=32, vision_layers=2, vision_heads=2, d_model=32, lm_layers=2, lm_heads=2, fastv_layer=1),
             ScaleTrainConfig(train_scenes=96, test_scenes=16, encoder_steps=6, lm_steps=6, batch=16, lm_batch=32, ks=(4, 16),
                              eval_every=3, easy_vqa_steps=4, easy_vqa_limit=40, latency_repeat=1, workers=1, device='cpu', amp=False),
             SceneConfig(image_size=64, patch=16, clutter=(2, 4)))
 
 def medium_configs() -> tuple[ScaleLlavaConfig, ScaleTrainConfig, SceneConfig]:
     "A CPU-sized run that learns something: 96-px scenes (36 tokens), width 64, 2 + 2 layers; about 40 minutes on a shared core (the Mamba's CPU scan is most of it)."
-    return (ScaleLlavaConfig(image_size=96, patch=16, d_vision=64, vision_layers=2, vision_heads=4, d_model=64, lm_layers=2, lm_heads=4),
+    return (ScaleLlavaConfig(image_size=96, patch=16, d_vision=64, vision_layers=2, vision_heads=4, d_model=64, lm_layers=2, lm_heads=4, fastv_layer=1),
             ScaleTrainConfig(train_scenes=1500, test_scenes=150, encoder_steps=300, lm_steps=800, batch=32, lm_batch=64, ks=(4, 8, 16, 36),
                              eval_every=200, latency_repeat=1, workers=1, device='cpu', amp=False, lr=2e-3, lm_lr=2e-3),
             SceneConfig(image_size=96, patch=16, clutter=(3, 8)))
