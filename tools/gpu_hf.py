@@ -30,6 +30,8 @@ speedup = baseline_ms / effseq_ms. The first run on a machine includes Triton's 
 import argparse, copy, gc, importlib.util, json, os, platform, statistics, sys, time, traceback
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from provenance import sources_sha256   # noqa: E402
 sys.path.insert(0, ROOT)                                          # the checkout's effseq first
 
 def log(*a): print(*a, flush=True)
@@ -37,13 +39,6 @@ def log(*a): print(*a, flush=True)
 SIZES = dict(tiny=dict(vocab_size=256, hidden_size=64, state_size=16, num_hidden_layers=2, time_step_rank=4),
              m130=dict(vocab_size=50280, hidden_size=768, state_size=16, num_hidden_layers=24, time_step_rank=48),
              smoke=dict(vocab_size=64, hidden_size=16, state_size=4, num_hidden_layers=2, time_step_rank=2))
-
-def sources_sha256() -> str:
-    import glob, hashlib
-    h = hashlib.sha256()
-    for f in sorted(glob.glob(os.path.join(ROOT, 'effseq', '*.py'))):
-        h.update(os.path.basename(f).encode()); h.update(open(f, 'rb').read())
-    return h.hexdigest()
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])

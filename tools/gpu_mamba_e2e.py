@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from provenance import sources_sha256   # noqa: E402
 sys.path.insert(0, ROOT)                                                        # the checkout's effseq first
 
 SIZES = dict(
@@ -363,13 +365,6 @@ def git_state():
         if head: out.update(commit=head, effseq_dirty=bool(dirty))
     except Exception: pass
     return out
-
-def sources_sha256() -> str:
-    import hashlib, glob
-    h = hashlib.sha256()
-    for f in sorted(glob.glob(os.path.join(ROOT, 'effseq', '*.py'))):
-        h.update(os.path.basename(f).encode()); h.update(open(f, 'rb').read())
-    return h.hexdigest()
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
