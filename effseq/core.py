@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #bb96879a
 from __future__ import annotations
-import os, random, time, math, statistics, numbers, hashlib, secrets
+import os, random, time, math, statistics, numbers, hashlib, secrets, weakref
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Any
@@ -13,9 +13,9 @@ import torch
 
 # %% auto #0
 __all__ = ['TOLERANCES', 'EXPERIMENTS', 'default_device', 'seed_everything', 'tolerances', 'close_report', 'assert_close',
-           'check_tensor', 'check_choice', 'check_number', 'time_fn', 'time_many', 'subplots', 'plot_lines', 'md_table',
-           'Claim', 'ExperimentResult', 'Experiment', 'register_experiment', 'atomic_write', 'sha256_file',
-           'verify_file']
+           'check_tensor', 'check_choice', 'check_number', 'check_once_per_version', 'time_fn', 'time_many', 'subplots',
+           'plot_lines', 'md_table', 'Claim', 'ExperimentResult', 'Experiment', 'register_experiment', 'atomic_write',
+           'sha256_file', 'verify_file']
 
 # %% ../nbs/00_core.ipynb #c93b272c
 def default_device() -> torch.device:
@@ -115,6 +115,19 @@ def check_number(value, name: str, lo: float | None = None, hi: float | None = N
             and (hi is None or (value < hi if hi_open else value <= hi))):
         raise ValueError(f"{want}, got {value!r}")
     return value
+
+# %% ../nbs/00_core.ipynb #466dbd62
+_PASSED: dict = {}   # (tag, id(x)) -> (weak reference to x, (version, data pointer)) of the last value that passed
+
+def check_once_per_version(x: torch.Tensor, tag: str, check: Callable[[torch.Tensor], Any]) -> None:
+    "Run `check(x)` (it raises or warns) unless it already passed under `tag` for `x` at its current version."
+    try: version = (x._version, x.data_ptr())
+    except RuntimeError: check(x); return                     # an inference tensor: no version counter
+    key = (tag, id(x))
+    seen = _PASSED.get(key)
+    if seen is not None and seen[0]() is x and seen[1] == version: return
+    check(x)                                                  # raises on bad input: nothing recorded
+    _PASSED[key] = (weakref.ref(x, lambda _, key=key: _PASSED.pop(key, None)), version)
 
 # %% ../nbs/00_core.ipynb #5f76fba1
 def time_fn(fn: Callable[[], Any], *, warmup: int = 1, repeat: int = 5, min_time: float = 0.0) -> float:

@@ -23,8 +23,11 @@ def check_seq_idx(seq_idx, b, L, device):
         raise ValueError(f"`seq_idx` must be an int32 or int64 tensor of shape (b, L) = {(b, L)} on {device}, "
                          f"got {seq_idx.dtype} {tuple(seq_idx.shape)} on {seq_idx.device}")
     if not (torch.compiler.is_compiling() or (seq_idx.is_cuda and torch.cuda.is_current_stream_capturing())):
-        if L > 1 and bool((seq_idx[:, 1:] < seq_idx[:, :-1]).any()):   # (one host read, as the stability check's)
-            raise ValueError("`seq_idx` must be non-decreasing along L: each packed sequence is one contiguous run of one id")
+        if L > 1: check_once_per_version(seq_idx, 'seq_idx', _check_non_decreasing)   # one host read per value of seq_idx
+
+def _check_non_decreasing(seq_idx):
+    if bool((seq_idx[:, 1:] < seq_idx[:, :-1]).any()):
+        raise ValueError("`seq_idx` must be non-decreasing along L: each packed sequence is one contiguous run of one id")
 
 def seq_starts(seq_idx) -> torch.Tensor:
     "(b, L) bool: True where a new packed sequence starts (its id differs from the step before); never at l = 0."

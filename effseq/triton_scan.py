@@ -141,13 +141,15 @@ def _pick_backend(backend, device) -> str:
     return 'triton' if (HAS_TRITON and device.type == 'cuda') else 'torch'
 
 def _warn_if_unstable(A):
-    "Warn when A has positive entries: then |exp(delta A)| > 1 and the states grow without bound (reads A on the host)."
-    if A.is_complex(): A = A.real
+    "Warn when A has positive entries: then |exp(delta A)| > 1 and the states grow without bound (reads A on the host, once per value of A)."
     if torch.compiler.is_compiling() or (A.is_cuda and torch.cuda.is_current_stream_capturing()): return
-    n = int((A > 0).sum())
+    check_once_per_version(A, 'stability', _stability_warning)
+
+def _stability_warning(A):
+    n = int(((A.real if A.is_complex() else A) > 0).sum())
     if n: warnings.warn(f"`A` has {n} positive entries: the system is unstable (|exp(delta A)| > 1) and the outputs can overflow "
                         "to inf/nan over long sequences; Mamba keeps A = -exp(A_log) < 0. Pass check_stability=False to skip this check.",
-                        RuntimeWarning, stacklevel=3)
+                        RuntimeWarning, stacklevel=5)
 
 def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                       return_last_state=False, initial_state=None, seq_idx=None, backend: str | None = None,
