@@ -116,7 +116,7 @@ def check_number(value, name: str, lo: float | None = None, hi: float | None = N
         raise ValueError(f"{want}, got {value!r}")
     return value
 
-# %% ../nbs/00_core.ipynb #466dbd62
+# %% ../nbs/00_core.ipynb #35abcda1
 _PASSED: dict = {}   # (tag, id(x)) -> (weak reference to x, (version, data pointer)) of the last value that passed
 
 def check_once_per_version(x: torch.Tensor, tag: str, check: Callable[[torch.Tensor], Any]) -> None:
