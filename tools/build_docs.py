@@ -95,22 +95,29 @@ def write_sources(proc: Path, cfg: dict) -> list[str]:
     dups = {n for n in names.values() if list(names.values()).count(n) > 1}
     if dups: sys.exit(f'build_docs: notebooks map to the same page name: {sorted(dups)}')
     site = cfg['doc_host'].rstrip('/') + cfg['doc_baseurl'].rstrip('/') + '/'
-    links = {f'{site}{n}.html': f'/{n}.ipynb' for n in names.values()}  # nbdev links own symbols to the site
-    links |= {p.relative_to(proc).as_posix(): f'/{n}.ipynb' for p, n in names.items()}  # [..](00_core.ipynb)
+    site_links = {f'{site}{n}.html': f'/{n}.ipynb' for n in names.values()}  # nbdev links own symbols to the site
+    def links(src):  # [..](00_core.ipynb), and from nbs/exercises/ [..](../00_core.ipynb): relative to the notebook's folder
+        return site_links | {Path(os.path.relpath(q, src.parent)).as_posix(): f'/{n}.ipynb' for q, n in names.items()}
     for p, nb in nbs.items():
         dst = SRC/f'{names[p]}.ipynb'
         dst.parent.mkdir(parents=True, exist_ok=True)
-        nb = translate(nb, links, summary(ROOT/cfg['nbs_path']/p.relative_to(proc)))
-        if names[p] == 'index': nb['cells'].append(md_cell(toctree(n for n in names.values() if n != 'index')))
+        nb = translate(nb, links(p), summary(ROOT/cfg['nbs_path']/p.relative_to(proc)))
+        if names[p] == 'index': nb['cells'].append(md_cell(toctrees(n for n in names.values() if n != 'index')))
         for i, c in enumerate(nb['cells']): c.setdefault('id', f'cell-{i}')  # nbformat 4.5 wants cell ids
         dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
     if 'index' not in names.values():  # no nbs/index.ipynb yet: a plain home page
-        (SRC/'index.md').write_text(f"# {cfg['title']}\n\n{cfg['description']}\n\n{toctree(names.values())}")
+        (SRC/'index.md').write_text(f"# {cfg['title']}\n\n{cfg['description']}\n\n{toctrees(names.values())}")
     return list(names.values())
 
-def toctree(docs) -> str:
+def toctree(docs, caption: str = 'Chapters') -> str:
     "A MyST toctree of `docs` (in the order given, i.e. notebook file-name order)."
-    return '```{toctree}\n:maxdepth: 1\n:caption: Chapters\n\n' + '\n'.join(docs) + '\n```\n'
+    return f'```{{toctree}}\n:maxdepth: 1\n:caption: {caption}\n\n' + '\n'.join(docs) + '\n```\n'
+
+def toctrees(docs) -> str:
+    "The sidebar: the chapters, then the exercises (the pages from nbs/exercises/)."
+    docs = list(docs)
+    ex = [d for d in docs if d.startswith('exercises/')]
+    return toctree([d for d in docs if d not in ex]) + ('\n' + toctree(ex, 'Exercises') if ex else '')
 
 def main():
     "Process, translate and build; print the time taken and the site's path; exit non-zero on any warning."

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh dev
-[ $# -gt 0 ] || set -- $(ls nbs/*.ipynb | grep -v '/_')
+[ $# -gt 0 ] || set -- $(ls nbs/*.ipynb nbs/exercises/*.ipynb | grep -v '/_')
 for nb in "$@"; do
   echo "executing $nb"
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} .venv/bin/jupyter nbconvert --to notebook --execute --inplace \

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh dev
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MPLBACKEND=Agg
-n=$(ls nbs/*.ipynb | grep -v '/_' | wc -l)
+n=$(ls nbs/*.ipynb nbs/exercises/*.ipynb | grep -v '/_' | wc -l)   # nbdev_test also runs nbs/exercises/ (recursive = True)
 start=$(date +%s)
 if .venv/bin/nbdev_test --n_workers "${EFFSEQ_TEST_WORKERS:-2}" "$@"; then
   echo "nbdev_test took $(( $(date +%s) - start )) s"
