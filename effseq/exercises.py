@@ -401,7 +401,7 @@ def check_conv_update(fn) -> bool:
 
 # %% ../nbs/12_exercises.ipynb #d829793a
 @exercise('05_mamba', 'easy', "the inverse of softplus, stable in float32 from x = 1e-7 to x = 50 (how Mamba initialises the dt bias)",
-          "draw dt log-uniformly in [dt_min, dt_max] as `Mamba.__init__` does and check softplus(your bias) returns it.")
+          "draw dt log-uniformly in [dt_min, dt_max] as Mamba.__init__ does and check softplus(your bias) returns it.")
 def check_inverse_softplus(fn) -> bool:
     "Check `fn(x) -> y` with softplus(y) = x against `effseq.mamba.inverse_softplus`."
     from effseq.mamba import inverse_softplus
@@ -421,7 +421,7 @@ def _mamba(seed=0, **kw):
 @exercise('05_mamba', 'hard', "the Mamba block's decode step: in_proj, the conv step, x_proj, dt_proj + softplus, the state update, D, the gate, out_proj",
           "loop it over a prompt and compare with `m(hidden_states)` on the whole prompt: the cached decode equals the forward.")
 def check_mamba_step(fn) -> bool:
-    "Check `fn(m, hidden_states, conv_state, ssm_state) -> out (b, 1, d_model)` against `Mamba.step`: output and both states."
+    "Check `fn(m, hidden_states, conv_state, ssm_state) -> out (b, 1, d_model)` against Mamba.step: output and both states."
     m = _mamba()
     def case(label, b=2, seed=0, zero=False):
         g = _g(seed); r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
@@ -479,7 +479,7 @@ def check_induction_answer(fn) -> bool:
 
 # %% ../nbs/12_exercises.ipynb #6af37504
 def _probe_block_means(x, k):
-    "The pooled slow inputs v that `MultiScaleMamba._slow_channel` passes to its slow scan, (b, D, L // k)."
+    "The pooled slow inputs v that MultiScaleMamba._slow_channel passes to its slow scan, (b, D, L // k)."
     from effseq.multiscale import MultiScaleMamba
     seen = {}
     probe = types.SimpleNamespace(k=k, _slow_scan=lambda v, s: seen.setdefault('v', v))
@@ -489,7 +489,7 @@ def _probe_block_means(x, k):
 @exercise('07_multiscale', 'easy', "the slow channel's input: the mean of x over each complete block of k tokens, (b, D, L) -> (b, D, L // k)",
           "the slow scan now runs over L // k steps: count how much of the layer's time that saves (`ms_cost_experiment`).")
 def check_block_means(fn) -> bool:
-    "Check `fn(x, k) -> v` against the pooling inside `MultiScaleMamba._slow_channel`."
+    "Check `fn(x, k) -> v` against the pooling inside MultiScaleMamba._slow_channel."
     cases = [Case('L = 12, k = 4', (_randn(2, 3, 12, seed=1), 4)), Case('L = 10, k = 4 (a partial block at the end)', (_randn(2, 3, 10, seed=2), 4)),
              Case('L = 3 < k = 4 (no complete block)', (_randn(2, 3, 3, seed=3), 4)), Case('k = 1', (_randn(1, 2, 5, seed=4), 1)),
              Case('float32, L = 17, k = 8', (_randn(2, 4, 17, seed=5, dtype=torch.float32), 8))]
@@ -498,7 +498,7 @@ def check_block_means(fn) -> bool:
 @exercise('07_multiscale', 'medium', "hold the slow readouts: update j, made at token (j+1)k-1, is seen from that token until the next; zeros before",
           "check causality: the output at token t must not change when you change the inputs after t.")
 def check_hold(fn) -> bool:
-    "Check `fn(y_slow, k, L) -> (b, D, L)` (y_slow (b, D, J)) against `effseq.multiscale._hold`."
+    "Check `fn(y_slow, k, L) -> (b, D, L)` (y_slow (b, D, J)) against effseq.multiscale._hold."
     from effseq.multiscale import _hold
     cases = [Case('J = 3, k = 4, L = 12', (_randn(2, 3, 3, seed=1), 4, 12)), Case('L = 14 (a tail after the last update)', (_randn(2, 3, 3, seed=2), 4, 14)),
              Case('L = 3 < k (no update yet)', (_randn(2, 3, 0, seed=3), 4, 3)), Case('k = 1', (_randn(1, 2, 5, seed=4), 1, 5)),
@@ -515,7 +515,7 @@ def _ms(seed=0, k=4):
 @exercise('07_multiscale', 'hard', "MS-Mamba's slow channel: block means v, the fast output at block ends s, `m._slow_scan(v, s)`, held and added to y_f",
           "compare `m(x)` with `ms_mamba_literal(m, x)` and find where your slow channel sits in the efficient forward.")
 def check_slow_channel(fn) -> bool:
-    "Check `fn(m, xc, y_f) -> (b, D, L)` against `MultiScaleMamba._slow_channel`."
+    "Check `fn(m, xc, y_f) -> (b, D, L)` against MultiScaleMamba._slow_channel."
     m = _ms()
     D = m.d_inner
     cases = [Case('L = 12, k = 4', (m, _randn(2, D, 12, seed=1), _randn(2, D, 12, seed=2))),
@@ -562,7 +562,7 @@ def _window_means_ref(x, fired):
     return torch.where(valid[:, None], sums / (pos - prev).clamp(min=1)[:, None].to(x.dtype), 0)
 
 @exercise('08_adaptive', 'hard', "the slow inputs of AC-Mamba: the mean of x over each window of tokens that ends at an update, (b, D, M)",
-          "do it without a Python loop over tokens: a cumsum, one gather at the updates and one subtraction (as `AdaptiveMamba._slow_channel`).")
+          "do it without a Python loop over tokens: a cumsum, one gather at the updates and one subtraction (as AdaptiveMamba._slow_channel).")
 def check_window_means(fn) -> bool:
     "Check `fn(x, fired) -> (b, D, M)` (M the most updates in a row; zeros after a row's last) against `effseq.adaptive.prefix_at`'s window sums."
     fired = torch.rand(3, 12, generator=_g(2)) < 0.35; fired[0] = False; fired[0, [0, 5]] = True
@@ -623,7 +623,7 @@ def check_token_budget(fn) -> bool:
 @exercise('09a_vlm', 'medium', "the language-model positions of reduced tokens: the mean position of the patches each slot holds, the summary at the mean of all",
           "try 'tome' in `TinyLlava.answer_logits` with and without your positions: how much does the position matter?")
 def check_reduced_positions(fn) -> bool:
-    "Check `fn(r, vpos) -> (b, k[+1], d)` (r a `TokenReduction`, vpos (N, d)) against `TinyLlava._positions`."
+    "Check `fn(r, vpos) -> (b, k[+1], d)` (r a `TokenReduction`, vpos (N, d)) against TinyLlava._positions."
     from effseq.svtr import reduce_tokens, sincos_2d
     from effseq.vlm import TinyLlava
     vpos = sincos_2d(4, 4, 8).double()                                       # (16, 8)
