@@ -9,13 +9,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
-from .triton_scan import selective_scan_fn, selective_state_update, _pick_backend, HAS_TRITON, INTERPRET, triton, tl
+from .triton_scan import selective_scan_fn, selective_state_update, HAS_TRITON, INTERPRET, triton, tl
 from .mamba import Mamba, InferenceParams, _check_hidden
 from .multiscale import MultiScaleMamba, ssm_step
 
 # %% auto #0
 __all__ = ['fire_now', 'schedule', 'ac_mamba_literal', 'AdaptiveMamba', 'prefix_at', 'gather_add', 'schedule_triton',
-           'ac_cost_experiment', 'adaptive_lm', 'aux_loss', 'train_four', 'section8_experiment']
+           'ac_cost_experiment', 'adaptive_lm', 'aux_loss', 'four_models', 'mean_slow_updates', 'section8_experiment']
 
 # %% ../nbs/08_adaptive.ipynb #eee6aee2
 def _check_bounds(min_interval, max_interval):
@@ -129,7 +129,7 @@ class AdaptiveMamba(MultiScaleMamba):
 
     def _use_fused(self, device) -> bool:
         "Whether the slow channel runs its fused Triton kernels: `fused` if set, else where the backend is Triton."
-        return self.fused if self.fused is not None else (HAS_TRITON and _pick_backend(self.backend, device) == 'triton')
+        return self.fused if self.fused is not None else (HAS_TRITON and pick_backend(self.backend, device, has_triton=HAS_TRITON) == 'triton')
 
     # the efficient slow channel (see the text above)
     def _slow_channel(self, xc, y_f):
@@ -245,7 +245,7 @@ def prefix_at(x: torch.Tensor,                # (b, D, L)
              ) -> torch.Tensor:               # (b, D, width) in float32 at least, 0 in columns no token marks
     "Running sums of `x` along time stored at the marked tokens: `out[..., idx[t]] = x[..., :t+1].sum(-1)`."
     b, D, L = x.shape
-    if _pick_backend(backend, x.device) != 'triton':
+    if pick_backend(backend, x.device, has_triton=HAS_TRITON) != 'triton':
         cols = torch.where(idx >= 0, idx, width).long()                               # unmarked tokens go to a dropped column
         cs = x.cumsum(-1, dtype=torch.promote_types(x.dtype, torch.float32))
         return cs.new_zeros(b, D, width + 1).scatter(-1, cols[:, None].expand(-1, D, -1), cs)[..., :width]
@@ -264,7 +264,7 @@ def gather_add(y: torch.Tensor,                # (b, D, M)
               ) -> torch.Tensor:               # (b, D, L)
     "Broadcast each column of `y` over the tokens that index it, plus `base`: `out[..., t] = base[..., t] + y[..., idx[t]]`."
     b, D, _ = y.shape; L = idx.shape[1]
-    if _pick_backend(backend, y.device) != 'triton':
+    if pick_backend(backend, y.device, has_triton=HAS_TRITON) != 'triton':
         out = F.pad(y, (1, 0)).gather(-1, (idx.long() + 1)[:, None].expand(-1, D, -1))   # column 0 is the zero
         return out if base is None else base + out
     y, idx = y.contiguous(), idx.to(torch.int32).contiguous()
@@ -391,6 +391,7 @@ def ac_cost_experiment(b=2, d_model=64, L=512, rates=(0.03125, 0.0625, 0.125, 0.
 # %% ../nbs/08_adaptive.ipynb #349485b3
 from .mamba import MambaConfig, MambaLMHeadModel, count_params
 from .multiscale import multiscale_lm
+from .train import train_compare
 
 def adaptive_lm(config: MambaConfig, device=None, dtype=None, **kw) -> MambaLMHeadModel:
     "A `MambaLMHeadModel` whose mixers are `AdaptiveMamba(**kw)` layers."
@@ -407,29 +408,17 @@ def aux_loss(model) -> torch.Tensor | float:
     return sum(m.aux_loss for m in model.modules() if isinstance(m, AdaptiveMamba) and m.aux_loss is not None)
 
 # %% ../nbs/08_adaptive.ipynb #050311b1
-def train_four(task, cfg: MambaConfig, L_train: int, test_L, steps: int, batch_size: int, lr: float, eval_size: int,
-               eval_batches: int, x_time: torch.Tensor, device='cpu') -> dict:
-    "Train Mamba, MS-Mamba (k=8), AC-Mamba (12.5%) and the bounded hybrid on `task`; accuracy per test length, curves, times."
-    from effseq.train import train, evaluate, TrainConfig
-    from effseq.tasks import task_batches, masked_loss
-    builders = {'Mamba': lambda: MambaLMHeadModel(cfg, device=device), 'MS-Mamba k=8': lambda: multiscale_lm(cfg, k=8, device=device),
-                'AC-Mamba 12.5%': lambda: adaptive_lm(cfg, target_rate=0.125, device=device),
-                'hybrid 4..16': lambda: adaptive_lm(cfg, target_rate=0.125, min_interval=4, max_interval=16, device=device)}
-    acc, curves, models, seconds, slow = {}, {}, {}, {}, {}
-    for name, build in builders.items():
-        seed_everything(0); model = build()
-        loss_fn = lambda logits, batch, model=model: masked_loss(logits, batch, 3) + aux_loss(model)
-        r = train(model, task_batches(task, batch_size, L_train, seed=0, device=device),
-                  TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), log_every=max(1, steps // 40)), loss_fn=loss_fn, progress=False)
-        acc[name] = [evaluate(model, task_batches(task, eval_size, L, seed=1, device=device), n_batches=eval_batches, vocab_size=3)['accuracy']
-                     for L in test_L]
-        curves[name], models[name], seconds[name] = r.history, model.eval(), r.seconds
-    with torch.no_grad(): t = time_many({n: (lambda m=m: m(x_time)) for n, m in models.items()}, repeat=5)   # all at once, round-robin
-    for name, model in models.items():
-        with torch.no_grad(): model(x_time)
-        mixers = [m for m in model.modules() if hasattr(m, 'slow_updates')]
-        slow[name] = sum(m.slow_updates for m in mixers) / len(mixers) if mixers else None    # per layer, on x_time
-    return dict(acc=acc, curves=curves, models=models, train_s=seconds, forward_s=t, slow_updates=slow)
+def four_models(cfg: MambaConfig, device='cpu') -> dict:
+    "Builders (for chapter 06a's `train_compare`) of Mamba, MS-Mamba (k=8), AC-Mamba (12.5%) and the hybrid bounded to 4..16."
+    return {'Mamba': lambda: MambaLMHeadModel(cfg, device=device), 'MS-Mamba k=8': lambda: multiscale_lm(cfg, k=8, device=device),
+            'AC-Mamba 12.5%': lambda: adaptive_lm(cfg, target_rate=0.125, device=device),
+            'hybrid 4..16': lambda: adaptive_lm(cfg, target_rate=0.125, min_interval=4, max_interval=16, device=device)}
+
+def mean_slow_updates(model, x: torch.Tensor) -> float | None:
+    "Slow updates per sequence and layer of `model` on the input ids `x` (b, L); None for a model without a slow channel."
+    with torch.no_grad(): model(x)
+    mixers = [m for m in model.modules() if hasattr(m, 'slow_updates')]
+    return sum(m.slow_updates for m in mixers) / len(mixers) if mixers else None
 
 @register_experiment('seed_section8', '08_adaptive', "The seed's section 8: Mamba vs MS-Mamba (k=8), AC-Mamba and the hybrid",
                      cpu=dict(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer=2, steps=80, batch_size=16, eval_batches=2),
@@ -439,7 +428,9 @@ def section8_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_layer
     "Train the four models on the majority task; accuracy against length, slow updates and forward time."
     cfg = MambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=3)
     x_time = torch.randint(0, 3, (min(batch_size, 8), 512), device=device)
-    res = train_four('binary_majority', cfg, L_train, test_L, steps, batch_size, lr, 64, eval_batches, x_time, device)
+    res = train_compare(four_models(cfg, device), 'binary_majority', L_train, test_L, steps, batch_size, lr, 64, eval_batches, x_time,
+                        aux_loss, device)
+    res['slow_updates'] = {name: mean_slow_updates(m, x_time) for name, m in res['models'].items()}
     acc, curves, models, seconds, t = res['acc'], res['curves'], res['models'], res['train_s'], res['forward_s']
     rows = [[name, f'{count_params(m):,}', *(f'{a:.1%}' for a in acc[name]),
              f"{res['slow_updates'][name]:.0f}/512" if res['slow_updates'][name] is not None else '-', f'{t[name]*1e3:.1f}',

@@ -558,10 +558,7 @@ def _conv_backward(ctx, dout):
 torch.library.register_autograd('effseq::causal_conv1d_fwd', _conv_backward, setup_context=_conv_setup)
 
 # %% ../nbs/04b_conv.ipynb #0c9fd09f
-def _pick_backend(backend, device) -> str:
-    check_choice(backend, 'backend', (None, 'triton', 'torch'))
-    if backend is not None: return backend
-    return 'triton' if (HAS_TRITON and device.type == 'cuda') else 'torch'
+_BACKENDS = ('triton', 'torch')   # no 'ref': the PyTorch path is the reference
 
 def _final_states(x, initial_states, W, seq_idx=None):
     "The last W-1 entries of [initial_states, x] in x's dtype (differentiable); with `seq_idx`, those of the row's last sequence, zeros before it."
@@ -582,7 +579,7 @@ def causal_conv1d_fn(x, weight, bias=None, seq_idx=None, initial_states=None, re
         if tuple(final_states_out.shape) != want or final_states_out.device != x.device:
             raise ValueError(f"`final_states_out` must have shape (b, D, W - 1) = {want} on {x.device}, "
                              f"got {tuple(final_states_out.shape)} on {final_states_out.device}")
-    if _pick_backend(backend, x.device) == 'torch':
+    if pick_backend(backend, x.device, _BACKENDS, has_triton=HAS_TRITON) == 'torch':
         res = causal_conv1d_ref(x, weight, bias, initial_states, return_final_states, activation, seq_idx)
     else:
         _check_triton(x=x, weight=weight, bias=bias, initial_states=initial_states)
@@ -678,7 +675,7 @@ def _(x, conv_state, weight, bias, silu):
 def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None, backend: str | None = None):
     "One decode step (`causal-conv1d` signature): shift x (b, D) or (b, D, T) into conv_state (b, D, S) in place; the output."
     W, silu = check_update_inputs(x, conv_state, weight, bias, activation)
-    if _pick_backend(backend, x.device) == 'torch':
+    if pick_backend(backend, x.device, _BACKENDS, has_triton=HAS_TRITON) == 'torch':
         return causal_conv1d_update_ref(x, conv_state, weight, bias, activation)
     _check_triton(x=x, conv_state=conv_state, weight=weight, bias=bias)
     return _conv_update_op(x, conv_state, weight, bias, silu)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #bb96879a
 from __future__ import annotations
-import os, random, time, math, statistics, numbers, hashlib, secrets, weakref
+import os, random, time, math, statistics, numbers, hashlib, secrets, weakref, functools, importlib.util
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Any
@@ -13,9 +13,9 @@ import torch
 
 # %% auto #0
 __all__ = ['TOLERANCES', 'EXPERIMENTS', 'default_device', 'seed_everything', 'tolerances', 'close_report', 'assert_close',
-           'check_tensor', 'check_choice', 'check_number', 'check_once_per_version', 'time_fn', 'time_many', 'subplots',
-           'plot_lines', 'md_table', 'Claim', 'ExperimentResult', 'Experiment', 'register_experiment', 'atomic_write',
-           'sha256_file', 'verify_file']
+           'check_tensor', 'check_choice', 'check_number', 'pick_backend', 'check_once_per_version', 'time_fn',
+           'time_many', 'subplots', 'plot_lines', 'md_table', 'Claim', 'ExperimentResult', 'Experiment',
+           'register_experiment', 'atomic_write', 'sha256_file', 'verify_file']
 
 # %% ../nbs/00_core.ipynb #c93b272c
 def default_device() -> torch.device:
@@ -115,6 +115,22 @@ def check_number(value, name: str, lo: float | None = None, hi: float | None = N
             and (hi is None or (value < hi if hi_open else value <= hi))):
         raise ValueError(f"{want}, got {value!r}")
     return value
+
+# %% ../nbs/00_core.ipynb #0e197b50
+@functools.cache
+def _triton_installed() -> bool: return importlib.util.find_spec('triton') is not None
+
+def pick_backend(backend: str | None,                   # None (choose), or one of `choices`
+                 device: torch.device | str,            # where the inputs live
+                 choices: tuple = ('triton', 'torch', 'ref'),  # the backends the caller offers
+                 *, has_triton: bool | None = None,      # whether triton imports (None: whether the package is installed)
+                 kernel_ok: bool = True,                # whether the Triton kernel takes these inputs (dtype, size)
+                ) -> str:
+    "`backend` if given (one of `choices`), else 'triton' for a CUDA `device` when triton is there and `kernel_ok`, else 'torch'."
+    check_choice(backend, 'backend', (None, *choices))
+    if backend is not None: return backend
+    if not kernel_ok or torch.device(device).type != 'cuda': return 'torch'
+    return 'triton' if (_triton_installed() if has_triton is None else has_triton) else 'torch'
 
 # %% ../nbs/00_core.ipynb #35abcda1
 _PASSED: dict = {}   # (tag, id(x)) -> (weak reference to x, (version, data pointer)) of the last value that passed

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from .core import *
 from .selective import selective_scan_ref, check_seq_idx, seq_idx_from_cu_seqlens
 from .triton_scan import (selective_scan_fn, selective_state_update, scan_fwd_triton, scan_bwd_triton, _train_configs,
-                                _pick_backend, HAS_TRITON, triton, tl, _softplus, _next_pow2)
+                                HAS_TRITON, triton, tl, _softplus, _next_pow2)
 from .selective import selective_state_update_ref
 from .conv import causal_conv1d_fn, causal_conv1d_update, causal_conv1d_ref, conv1d_fwd_triton, conv1d_bwd_triton
 from .norm import RMSNorm, layer_norm_fn
@@ -218,7 +218,7 @@ class Mamba(nn.Module):
 
     def _fused(self) -> bool:
         "Whether training and prefill take the fused `mamba_inner_fn` (Triton kernels; CUDA tensors by default)."
-        return self.use_fast_path and _pick_backend(self.backend, self.A_log.device) == 'triton'
+        return self.use_fast_path and pick_backend(self.backend, self.A_log.device, has_triton=HAS_TRITON) == 'triton'
 
     def forward(self, hidden_states, inference_params: InferenceParams | None = None, seq_idx=None, cu_seqlens=None):
         "Map (b, L, d_model) to (b, L, d_model); with a cache, store the states (prompt) or decode one step; `seq_idx` (b, L) or `cu_seqlens` (b = 1): packed sequences."
@@ -254,7 +254,7 @@ class Mamba(nn.Module):
         if hidden_states.shape[1] != 1: raise ValueError(f"`step` takes one token, shape (b, 1, d_model); got {tuple(hidden_states.shape)}")
         x, z = self._conv_step(hidden_states, conv_state)                              # (b, d_inner) each
         x_dbl = self.x_proj(x)                                                         # (b, R + 2N)
-        if _pick_backend(self.backend, x.device) == 'triton':                          # dt_proj and A inside the update
+        if pick_backend(self.backend, x.device, has_triton=HAS_TRITON) == 'triton':                          # dt_proj and A inside the update
             y = mamba_step_update(ssm_state, x, x_dbl, self.dt_proj.weight, self.dt_proj.bias, self.A_log, self.D, z)
             return self.out_proj(y)[:, None], conv_state, ssm_state
         dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)

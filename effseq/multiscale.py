@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
 from .selective import selective_scan_ref, selective_state_update_ref
-from .triton_scan import selective_scan_fn, selective_state_update, _pick_backend
+from .triton_scan import selective_scan_fn, selective_state_update, HAS_TRITON
 from .mamba import Mamba, MambaConfig, MambaLMHeadModel, InferenceParams, inverse_softplus, count_params, _check_hidden, _layer_cache
 
 
@@ -28,7 +28,7 @@ def slow_scan(u: torch.Tensor,        # inputs (b, D, J)
               backend: str | None = None,  # None (the Triton kernel on a GPU, else the loop), 'torch', 'triton' or 'ref'
              ) -> torch.Tensor:       # y (b, D, J)
     "The selective scan (softplus on `delta + delta_bias`) for short sequences: a time-major loop, one fused step per token."
-    be = _pick_backend(backend, u.device)
+    be = pick_backend(backend, u.device, has_triton=HAS_TRITON)
     if be != 'torch': return selective_scan_fn(u, delta, A, B, C, D, delta_bias=delta_bias, delta_softplus=True, backend=be,
                                                check_stability=False)
     ct = torch.float64 if u.dtype == torch.float64 else torch.float32

@@ -274,12 +274,6 @@ class _AddNormFn(torch.autograd.Function):
     def backward(ctx, dy, dro, dmean, drstd): return _grads(ctx, dy, dro, add_norm_bwd_triton)
 
 # %% ../nbs/04c_norm.ipynb #fe631c9c
-def _pick_backend(backend, x) -> str:
-    check_choice(backend, 'backend', (None, 'triton', 'torch'))
-    if backend is not None: return backend
-    ok = HAS_TRITON and x.device.type == 'cuda' and x.dtype in KERNEL_DTYPES and x.shape[-1] <= MAX_D
-    return 'triton' if ok else 'torch'
-
 def _norm_triton(x, weight, bias, residual, eps, prenorm, residual_in_fp32, is_rms_norm):
     if not HAS_TRITON: raise RuntimeError("backend='triton' needs the triton package")
     for t, name in ((x, 'x'), (weight, 'weight'), (bias, 'bias'), (residual, 'residual')):
@@ -307,7 +301,8 @@ def layer_norm_fn(x, weight, bias, residual=None, eps=1e-6, prenorm=False, resid
                   backend: str | None = None):
     "Fused `residual_out = x + residual; y = norm(residual_out)` (mamba_ssm's signature): y, or (y, residual_out) if `prenorm`."
     check_norm_inputs(x, weight, bias, residual, eps)
-    if _pick_backend(backend, x) == 'torch':
+    if pick_backend(backend, x.device, ('triton', 'torch'), has_triton=HAS_TRITON,   # no 'ref': torch is the reference
+                    kernel_ok=x.dtype in KERNEL_DTYPES and x.shape[-1] <= MAX_D) == 'torch':
         return layer_norm_ref(x, weight, bias, residual, eps, prenorm, residual_in_fp32, is_rms_norm)
     return _norm_triton(x, weight, bias, residual, eps, prenorm, residual_in_fp32, is_rms_norm)
 

@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .core import *
 from .scan import linear_scan
 from .selective import check_scan_inputs, make_scan_inputs, _prepare_delta, _expand_bc
-from .triton_scan import selective_scan_fn, _pick_backend, _softplus, _next_pow2, HAS_TRITON, triton, tl
+from .triton_scan import selective_scan_fn, _softplus, _next_pow2, HAS_TRITON, triton, tl
 from .conv import causal_conv1d_fn, check_conv_inputs, _final_states
 from .mamba import (Mamba, MambaConfig, MambaLMHeadModel, S4DMixer, CausalSelfAttention, _check_hidden, _in_proj,
                           _out_proj)
@@ -218,7 +218,7 @@ def _local_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, backend
 
 def _fused_ok(u, backend) -> bool:
     "Whether the fix-up takes the Triton kernels: the Triton backend (CUDA tensors by default) and not float64."
-    return HAS_TRITON and _pick_backend(backend, u.device) == 'triton' and u.dtype != torch.float64
+    return HAS_TRITON and pick_backend(backend, u.device, has_triton=HAS_TRITON) == 'triton' and u.dtype != torch.float64
 
 class SelectiveScanSP(torch.autograd.Function):
     "The sequence-parallel selective scan as one autograd node: one all_gather forward, one backward."

@@ -11,7 +11,8 @@ from .core import *
 from .tasks import Task, task_batches, masked_loss
 from .mamba import Mamba, MambaConfig, MambaLMHeadModel, count_params
 from .multiscale import MultiScaleMamba, multiscale_lm
-from .adaptive import AdaptiveMamba, adaptive_lm, aux_loss, train_four
+from .adaptive import AdaptiveMamba, adaptive_lm, aux_loss, four_models, mean_slow_updates
+from .train import train_compare
 
 # %% auto #0
 __all__ = ['drift_direction', 'drift_task', 'drift_bayes_accuracy', 'timescales_experiment', 'slow_trace', 'plot_slow_updates',
@@ -52,7 +53,8 @@ def timescales_experiment(L_train=127, test_L=(127, 255), d_model=32, n_layer=2,
     task, cfg = drift_task(delta), MambaConfig(d_model=d_model, n_layer=n_layer, vocab_size=3)
     bayes = {L: drift_bayes_accuracy(L, delta) for L in test_L}
     x_time = task_batches(task, 8, test_L[-1], seed=2, device=device)(0)['input_ids']
-    res = train_four(task, cfg, L_train, test_L, steps, batch_size, lr, 128, eval_batches, x_time, device)
+    res = train_compare(four_models(cfg, device), task, L_train, test_L, steps, batch_size, lr, 128, eval_batches, x_time, aux_loss, device)
+    res['slow_updates'] = {name: mean_slow_updates(m, x_time) for name, m in res['models'].items()}
     acc, curves, models, seconds, t = res['acc'], res['curves'], res['models'], res['train_s'], res['forward_s']
     rows, stats = [], {}
     for name, model in models.items():

@@ -16,8 +16,8 @@ from .tasks import TASKS, Task, task_batches, masked_loss, masked_accuracy
 
 # %% auto #0
 __all__ = ['TrainConfig', 'lr_at', 'make_optimizer', 'save_checkpoint', 'load_checkpoint', 'TrainResult', 'train', 'evaluate',
-           'selective_copying_experiment', 'induction_heads_experiment', 'seed_binary_experiment', 'pack_sequences',
-           'pad_sequences']
+           'selective_copying_experiment', 'induction_heads_experiment', 'seed_binary_experiment', 'train_compare',
+           'pack_sequences', 'pad_sequences']
 
 # %% ../nbs/06a_train.ipynb #30ee736a
 @dataclass
@@ -362,6 +362,31 @@ def seed_binary_experiment(L_train=127, test_L=(127, 255, 511), d_model=32, n_la
                             {'binary': fig}, table, claims,
                             (f"Chance is 50% (the two labels are equally likely). Trained at L={L_train} for {steps} steps ({r.seconds:.0f} s). "
                              "Not comparable as a number: the seed does not define its label. Ours needs a count over the whole sequence."))
+
+# %% ../nbs/06a_train.ipynb #48fd4950
+def train_compare(builders: dict,            # name -> a function that builds a fresh model (called after `seed_everything(0)`)
+                  task: str | Task,          # the task (a name of `TASKS` or a `Task`)
+                  L_train: int,              # training length
+                  test_L,                    # test lengths
+                  steps: int, batch_size: int, lr: float,
+                  eval_size: int,            # sequences per held-out batch
+                  eval_batches: int,         # held-out batches per test length
+                  x_time: torch.Tensor,      # input ids (b, L) each trained model's forward is timed on
+                  extra_loss: Callable | None = None,  # model -> a term added to the task's loss after each forward
+                  device='cpu') -> dict:
+    "Train every model of `builders` with one recipe on `task`: accuracy per test length, loss curves, the models, train and forward seconds."
+    V = (TASKS[check_choice(task, 'task', tuple(TASKS))] if isinstance(task, str) else task).vocab_size
+    acc, curves, models, seconds = {}, {}, {}, {}
+    for name, build in builders.items():
+        seed_everything(0); model = build()
+        loss_fn = lambda logits, batch, model=model: masked_loss(logits, batch, V) + (extra_loss(model) if extra_loss else 0)
+        r = train(model, task_batches(task, batch_size, L_train, seed=0, device=device),
+                  TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), log_every=max(1, steps // 40)), loss_fn=loss_fn, progress=False)
+        acc[name] = [evaluate(model, task_batches(task, eval_size, L, seed=1, device=device), n_batches=eval_batches, vocab_size=V)['accuracy']
+                     for L in test_L]
+        curves[name], models[name], seconds[name] = r.history, model.eval(), r.seconds
+    with torch.no_grad(): t = time_many({n: (lambda m=m: m(x_time)) for n, m in models.items()}, repeat=5)   # all at once, round-robin
+    return dict(acc=acc, curves=curves, models=models, train_s=seconds, forward_s=t)
 
 # %% ../nbs/06a_train.ipynb #2b3844ec
 def _doc_rows(seqs, L, pad_id, name):

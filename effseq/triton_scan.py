@@ -135,11 +135,6 @@ def _backward(ctx, dy, dlast, dtiles):
 torch.library.register_autograd('effseq::selective_scan_fwd', _backward, setup_context=_setup)
 
 # %% ../nbs/04a_triton_scan.ipynb #6045fb6f
-def _pick_backend(backend, device) -> str:
-    check_choice(backend, 'backend', (None, 'triton', 'torch', 'ref'))
-    if backend is not None: return backend
-    return 'triton' if (HAS_TRITON and device.type == 'cuda') else 'torch'
-
 def _warn_if_unstable(A):
     "Warn when A has positive entries: then |exp(delta A)| > 1 and the states grow without bound (reads A on the host, once per value of A)."
     if torch.compiler.is_compiling() or (A.is_cuda and torch.cuda.is_current_stream_capturing()): return
@@ -157,7 +152,7 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
     "Mamba's selective scan (`mamba_ssm` signature): y (b, D, L), and the last state (b, D, N) in float32 if asked; `seq_idx` (b, L): packed sequences."
     check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx, allow_complex=True)
     if check_stability: _warn_if_unstable(A)
-    be = _pick_backend(backend, u.device)
+    be = pick_backend(backend, u.device, has_triton=HAS_TRITON)
     if A.is_complex():   # the kernels are real: complex A (S4D-Lin) takes the PyTorch path
         if backend == 'triton': raise ValueError("complex `A` runs on the PyTorch path: pass backend=None, 'torch' or 'ref'")
         be = 'torch' if be == 'triton' else be
@@ -172,7 +167,7 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
 def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, state_batch_indices=None,
                            backend: str | None = None):
     "One decode step (`mamba_ssm` signature and layouts, heads and `state_batch_indices` too): update `state` in place, return the output."
-    be = _pick_backend(backend, state.device)
+    be = pick_backend(backend, state.device, has_triton=HAS_TRITON)
     if be != 'triton': return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus, state_batch_indices)
     has_heads, args = heads_to_channels(state, x, dt, A, B, C, D, z, dt_bias)
     check_state_update_inputs(*args, state_batch_indices)      # (the slot indices are not read on the host: see the text)
