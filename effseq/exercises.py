@@ -609,16 +609,13 @@ def check_divprune(fn) -> bool:
 @exercise('09a_vlm', 'easy', "a per-image token budget: how many tokens have a centred norm at least tau times the image's largest",
           "run `adaptive_budget_accuracy` with a few tau on the chapter's model: accuracy against tokens kept.")
 def check_token_budget(fn) -> bool:
-    "Check `fn(visual, tau) -> (b,) long` against the budget rule of `effseq.vlm.adaptive_budget_accuracy`."
-    from effseq.svtr import centred_scores
-    def ref(v, tau):
-        c = centred_scores(v)
-        return (c >= tau * c.amax(-1, keepdim=True)).sum(-1)
+    "Check `fn(visual, tau) -> (b,) long` against `effseq.vlm.token_budget`, the rule of `adaptive_budget_accuracy`."
+    from effseq.vlm import token_budget
     shifted = _tokens(2, 16, 8, 2) + 5.0                                    # a large shared mean: plain norms all look alike
     cases = [Case('b = 3, N = 16, tau = 0.3', (_tokens(3, 16, 8, 1), 0.3)), Case('tokens with a large common mean, tau = 0.5', (shifted, 0.5)),
              Case('tau = 0 (keep all)', (_tokens(2, 9, 4, 3), 0.0)), Case('tau = 1 (keep the largest)', (_tokens(2, 9, 4, 4), 1.0)),
              Case('float32', (_tokens(2, 16, 8, 5, torch.float32), 0.4))]
-    return verify(fn, cases, ref, 'token_budget')
+    return verify(fn, cases, token_budget, 'token_budget')
 
 @exercise('09a_vlm', 'medium', "the language-model positions of reduced tokens: the mean position of the patches each slot holds, the summary at the mean of all",
           "try 'tome' in `TinyLlava.answer_logits` with and without your positions: how much does the position matter?")

@@ -19,9 +19,9 @@ __all__ = ['COLOURS', 'SHAPES', 'QUADRANTS', 'QTYPES', 'VOCAB', 'TOKEN', 'IMAGE_
            'SHAPE_MASKS', 'REDUCTION_METHODS', 'FIX_METHODS', 'random_scene', 'render_scene', 'ask', 'VQAData',
            'make_vqa', 'words', 'TinyLlavaConfig', 'TinyLlava', 'TrainConfig', 'encoder_loss', 'train_tiny_llava',
            'get_tiny_llava', 'encode_all', 'vqa_accuracy', 'reduction_sweep', 'svtr_vqa_experiment',
-           'question_relevance', 'relevance_scores', 'norm_anatomy', 'adaptive_budget_accuracy', 'fixes_table',
-           'svtr_fixes_experiment', 'llava_config', 'llava_reduce_inputs', 'llava_prefill_benchmark', 'prefill_table',
-           'photo', 'reduce_picture', 'draw_reduction', 'token_explorer']
+           'question_relevance', 'relevance_scores', 'norm_anatomy', 'token_budget', 'adaptive_budget_accuracy',
+           'fixes_table', 'svtr_fixes_experiment', 'llava_config', 'llava_reduce_inputs', 'llava_prefill_benchmark',
+           'prefill_table', 'photo', 'reduce_picture', 'draw_reduction', 'token_explorer']
 
 # %% ../nbs/09a_vlm.ipynb #be3acb2b
 COLOURS = {'red': (0.92, 0.12, 0.10), 'green': (0.10, 0.75, 0.20), 'blue': (0.15, 0.30, 0.95),
@@ -447,11 +447,15 @@ def norm_anatomy(visual: torch.Tensor,   # (n, N, d_v) visual tokens
                 position_r2=r2.item(), image_r2=r2_img.item(), mean_token_share=shared.item(), top_positions=torch.bincount(n.argmax(1), minlength=N_PATCHES).tolist(),
                 centred_object=cen[fg].mean().item(), centred_background=cen[~fg].mean().item())
 
+def token_budget(visual: torch.Tensor, tau: float) -> torch.Tensor:
+    "(b,) long: how many of each image's tokens have a centred norm at least `tau` times the image's largest."
+    c = centred_scores(visual)
+    return (c >= tau * c.amax(-1, keepdim=True)).sum(-1)
+
 @torch.no_grad()
 def adaptive_budget_accuracy(model: TinyLlava, data: VQAData, visual: torch.Tensor, tau: float = 0.3) -> tuple[float, float]:
     "Per-image budget: keep the tokens whose centred norm is at least `tau` times the image's largest; (accuracy, mean tokens)."
-    c = centred_scores(visual)
-    kq = (c >= tau * c.amax(-1, keepdim=True)).sum(-1).cpu()[data.scene]                 # (questions,) budget of each question's image
+    kq = token_budget(visual, tau).cpu()[data.scene]                 # (questions,) budget of each question's image
     ok = torch.zeros(len(data.answers), dtype=torch.bool)
     for kv in kq.unique().tolist():
         qi = (kq == kv).nonzero()[:, 0]
