@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['WIDTHS', 'check_conv_inputs', 'causal_conv1d_ref', 'causal_conv1d_bwd_ref', 'conv_inputs', 'conv_grads',
-           'conv_traffic_bytes', 'conv_config', 'conv1d_fwd_triton', 'conv1d_bwd_triton', 'causal_conv1d_fn',
-           'check_update_inputs', 'causal_conv1d_update_ref', 'conv1d_update_triton', 'causal_conv1d_update']
+           'conv_traffic_bytes', 'gpu_conv_config', 'conv_config', 'conv1d_fwd_triton', 'conv1d_bwd_triton',
+           'causal_conv1d_fn', 'check_update_inputs', 'causal_conv1d_update_ref', 'conv1d_update_triton',
+           'causal_conv1d_update']
 
 # %% ../nbs/04b_conv.ipynb #c7244790
 from typing import Optional
@@ -299,13 +300,17 @@ def _fwd_kernel(x_ptr, w_ptr, b_ptr, h0_ptr, out_ptr, sq_ptr, L, DIM,
 # %% ../nbs/04b_conv.ipynb #b3418abc
 def _next_pow2(n): return 1 << max(0, (int(n) - 1).bit_length())
 
+def gpu_conv_config(D, L, backward=False) -> dict:
+    "The GPU's launch config for D channels of length L: BD channels x BL steps a program, and the warps."
+    BL = max(16, min(256, _next_pow2(L)))                      # a multiple of the kernels' 8-step chunks
+    if backward: return dict(BD=max(1, min(_next_pow2(D), 256 // BL)), BL=BL, num_warps=1)   # 8 elements a thread
+    return dict(BD=max(1, min(_next_pow2(D), 4096 // BL)), BL=BL, num_warps=4)                 # 32 elements a thread
+
 def conv_config(b, D, L, W, device, backward=False) -> dict:
-    "One launch config per shape: BD channels x BL steps a program, and the warps."
+    "One launch config per shape: the GPU's, or small tiles under the interpreter (the tests cross tile boundaries)."
     if INTERPRET or torch.device(device).type != 'cuda':
         return dict(BD=max(2, min(32, _next_pow2(D))), BL=max(16, min(128, _next_pow2(L))), num_warps=1)
-    BL = max(16, min(256, _next_pow2(L)))                      # a multiple of the kernels' 8-step chunks
-    per = 1024 if backward else 4096                           # elements a program on 4 warps
-    return dict(BD=max(1, min(_next_pow2(D), per // BL)), BL=BL, num_warps=4)
+    return gpu_conv_config(D, L, backward)
 
 _TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 

@@ -11,9 +11,12 @@ Mamba-130M (d_model 768, 24 layers, vocab 50277) is built by effseq with seed 0,
 (same keys by design) into mamba_ssm's `MambaLMHeadModel`; the fp32 logits of both must agree (max abs difference
 within 1e-3 of the largest logit) or the run stops. Each measurement then holds one model alone on the GPU (built
 afresh from that state dict, freed after), so each peak memory is that model's own. Timings:
-- train: forward + cross-entropy + backward + AdamW step, fp32 weights under bf16 autocast; median step of a few after
-  warm-up (CUDA events); peak = max_memory_allocated over the timed steps (weights, grads, AdamW state, activations).
-- prefill: bf16 weights, inference_mode, logits of the last token only (num_last_tokens=1); median of several.
+- train: forward + cross-entropy + backward + AdamW step, fp32 weights under bf16 autocast. Peak memory
+  (max_memory_allocated over a few steps: weights, grads, AdamW state, activations) with each model alone on the GPU
+  (`*_alone_ms` is the median of those steps); the row's time is the median step of `train_rounds` rounds with both
+  models resident, timed in alternation (CUDA events), so both see the same clocks.
+- prefill: bf16 weights, inference_mode, logits of the last token only (num_last_tokens=1); peak alone, time
+  interleaved as for training.
 - generate: bf16 weights, greedy (top_k=1), prompt 128 + 256 new tokens; the whole generate call (wall clock between
   synchronisations) after one warm-up call that also captures the CUDA graph; mamba_ssm with cg=True, effseq with
   cg=True when its generate takes `cg` (else eager, recorded); the greedy tokens of both are compared.
@@ -32,10 +35,10 @@ sys.path.insert(0, ROOT)                                                        
 
 SIZES = dict(
     full=dict(d_model=768, n_layer=24, vocab=50277, check=(2, 256), train=((8, 2048), (1, 16384)), train_warmup=2,
-              train_steps=5, prefill=((8, 2048), (1, 32768)), prefill_warmup=2, prefill_reps=10, prompt=128, n_new=256,
+              train_steps=4, train_rounds=16, prefill=((8, 2048), (1, 32768)), prefill_warmup=2, prefill_reps=5, prefill_rounds=20, prompt=128, n_new=256,
               gen_batches=(1, 16, 64), gen_reps=3, gen_reps_eager=1, gen_eager_warmup_new=4, scan=(8, 2048)),
-    tiny=dict(d_model=64, n_layer=2, vocab=256, check=(2, 32), train=((2, 32),), train_warmup=1, train_steps=2,
-              prefill=((2, 32),), prefill_warmup=1, prefill_reps=2, prompt=8, n_new=8, gen_batches=(1, 2), gen_reps=1,
+    tiny=dict(d_model=64, n_layer=2, vocab=256, check=(2, 32), train=((2, 32),), train_warmup=1, train_steps=2, train_rounds=2,
+              prefill=((2, 32),), prefill_warmup=1, prefill_reps=2, prefill_rounds=2, prompt=8, n_new=8, gen_batches=(1, 2), gen_reps=1,
               gen_reps_eager=1, gen_eager_warmup_new=2, scan=(2, 32)))
 PARTS = ('train', 'prefill', 'generate', 'scan')
 MODELS = ('effseq', 'mamba_ssm')
@@ -130,10 +133,10 @@ def check_logits(s, libs, sd, device):
     return r
 
 # ---------------------------------------------------------------- training, prefill, generation
-def train_one(lib, s, sd, device, b, L):
-    "Median step ms, peak GiB over the timed steps, the first loss, and what was resident before the model was built."
-    res0 = resident(device)
-    model = build(lib, s, sd, device, torch.float32).train()
+def make_trainer(lib, s, sd, device, b, L):
+    "A training step of lib's model (forward + cross-entropy + backward + AdamW) and its list of losses."
+    model = lib['LM'](lib['Config'](d_model=s['d_model'], n_layer=s['n_layer'], vocab_size=s['vocab']), device=device, dtype=torch.float32)
+    model.load_state_dict(sd, strict=True); model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     x = ids(b, L + 1, s['vocab'], 2, device)
     cuda = device.type == 'cuda'
@@ -144,12 +147,39 @@ def train_one(lib, s, sd, device, b, L):
         loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         losses.append(loss.detach())
+    return step, losses
+
+def train_one(lib, s, sd, device, b, L):
+    "Peak GiB over a few steps of this model alone, the median of those steps, the first loss, and what was resident before."
+    res0 = resident(device)
+    step, losses = make_trainer(lib, s, sd, device, b, L)
     for _ in range(s['train_warmup']): step()
     peak_reset(device)
     times = [timed_ms(step, device) for _ in range(s['train_steps'])]
     out = dict(ms=statistics.median(times), times_ms=times, peak=peak(device), loss0=losses[0].item(), resident_before_GiB=res0)
-    del model, opt, x, losses
+    del step, losses
     return out
+
+def interleaved(makers, device, warmup, rounds):
+    """Median ms of each callable, timed in alternation: every round runs each once, the order reversed every other
+    round, so both see the same clocks, temperature and neighbours (a sequential timing drifted by 5-10% between
+    the two models' turns on the H200). makers: name -> () -> callable; all are built before any is timed."""
+    fns = {n: mk() for n, mk in makers.items()}
+    for _ in range(warmup):
+        for f in fns.values(): f()
+    times = {n: [] for n in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for n in (names if r % 2 == 0 else names[::-1]): times[n].append(timed_ms(fns[n], device))
+    del fns
+    return {n: dict(ms=statistics.median(t), times_ms=t) for n, t in times.items()}
+
+def prefill_fn(lib, s, sd, device, dtype, b, L):
+    model = build(lib, s, sd, device, dtype).eval()
+    x = ids(b, L, s['vocab'], 3, device)
+    def f():
+        with torch.inference_mode(): model(x, num_last_tokens=1)
+    return f
 
 def prefill_one(lib, s, sd, device, dtype, b, L):
     res0 = resident(device)
@@ -170,23 +200,35 @@ def bench_train(s, libs, sd, device, rows, save):
     for b, L in s['train']:
         row = dict(bench='train', b=b, L=L, dtype='bf16 autocast, fp32 weights' if device.type == 'cuda' else 'fp32')
         for name, lib in libs.items():
-            log(f'train {name} b={b} L={L}')
+            log(f'train {name} b={b} L={L}, alone (peak memory)')
             r = attempt(row, lambda: train_one(lib, s, sd, device, b, L), device)
             if r:
-                row.update({f'{name}_ms': r['ms'], f'{name}_peak_GiB': r['peak'], f'{name}_times_ms': r['times_ms'],
+                row.update({f'{name}_alone_ms': r['ms'], f'{name}_peak_GiB': r['peak'], f'{name}_alone_times_ms': r['times_ms'],
                             f'{name}_loss0': r['loss0'], f'{name}_resident_before_GiB': r['resident_before_GiB']})
                 log(f"  {r['ms']:.2f} ms/step, peak {r['peak'] if r['peak'] is None else round(r['peak'], 2)} GiB, loss {r['loss0']:.4f}")
+        log(f'train b={b} L={L}, interleaved ({s["train_rounds"]} rounds)')
+        makers = {n: (lambda lib=lib: make_trainer(lib, s, sd, device, b, L)[0]) for n, lib in libs.items()}
+        r = attempt(row, lambda: interleaved(makers, device, s['train_warmup'], s['train_rounds']), device)
+        if r:
+            for n, v in r.items():
+                row.update({f'{n}_ms': v['ms'], f'{n}_times_ms': v['times_ms']}); log(f"  {n} {v['ms']:.2f} ms/step")
         finish(row, rows, save)
 
 def bench_prefill(s, libs, sd, device, dtype, rows, save):
     for b, L in s['prefill']:
         row = dict(bench='prefill', b=b, L=L, dtype=str(dtype).replace('torch.', ''), num_last_tokens=1)
         for name, lib in libs.items():
-            log(f'prefill {name} b={b} L={L}')
+            log(f'prefill {name} b={b} L={L}, alone (peak memory)')
             r = attempt(row, lambda: prefill_one(lib, s, sd, device, dtype, b, L), device)
             if r:
-                row.update({f'{name}_ms': r['ms'], f'{name}_peak_GiB': r['peak'], f'{name}_times_ms': r['times_ms']})
+                row.update({f'{name}_alone_ms': r['ms'], f'{name}_peak_GiB': r['peak'], f'{name}_alone_times_ms': r['times_ms']})
                 log(f"  {r['ms']:.2f} ms")
+        log(f'prefill b={b} L={L}, interleaved ({s["prefill_rounds"]} rounds)')
+        makers = {n: (lambda lib=lib: prefill_fn(lib, s, sd, device, dtype, b, L)) for n, lib in libs.items()}
+        r = attempt(row, lambda: interleaved(makers, device, s['prefill_warmup'], s['prefill_rounds']), device)
+        if r:
+            for n, v in r.items():
+                row.update({f'{n}_ms': v['ms'], f'{n}_times_ms': v['times_ms']}); log(f"  {n} {v['ms']:.2f} ms")
         finish(row, rows, save)
 
 def _drop_graphs(model):
