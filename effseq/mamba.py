@@ -661,12 +661,13 @@ class GenerationMixin:
         return GenerateOutput(out, scores) if output_scores else out
 
     def _check_ids(self, input_ids):
-        "Token ids must be in the vocabulary: [0, vocab_size), not the padding rows after it (read on the host, once)."
+        "Token ids must be in the vocabulary: [0, vocab_size), not the padding rows after it (one host read: min and max together)."
         n, p = self.config.vocab_size, self.config.padded_vocab_size
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= n):
+        if not input_ids.numel(): return
+        lo, hi = torch.stack(torch.aminmax(input_ids)).tolist()    # one synchronisation a forward, not two
+        if lo < 0 or hi >= n:
             pad = f"; ids in [{n}, {p}) are padding rows of the embedding" if p > n else ""
-            raise ValueError(f"`input_ids` must be in [0, vocab_size) = [0, {n}), got values in "
-                             f"[{input_ids.min().item()}, {input_ids.max().item()}]{pad}")
+            raise ValueError(f"`input_ids` must be in [0, vocab_size) = [0, {n}), got values in [{lo}, {hi}]{pad}")
 
 
 # %% ../nbs/05_mamba.ipynb #a6bc9ede

@@ -13,8 +13,9 @@ within 1e-3 of the largest logit) or the run stops. Each measurement then holds 
 afresh from that state dict, freed after), so each peak memory is that model's own. Timings:
 - train: forward + cross-entropy + backward + AdamW step, fp32 weights under bf16 autocast. Peak memory
   (max_memory_allocated over a few steps: weights, grads, AdamW state, activations) with each model alone on the GPU
-  (`*_alone_ms` is the median of those steps); the row's time is the median step of `train_rounds` rounds with both
-  models resident, timed in alternation (CUDA events), so both see the same clocks.
+  (`*_alone_ms` is the median of those steps); the row's time comes from `train_rounds` rounds with both models
+  resident, timed in alternation (CUDA events), so both see the same clocks: each round runs `train_block` steps of
+  one model back to back (no synchronisation between them, as a training loop runs) and counts a step as 1/block.
 - prefill: bf16 weights, inference_mode, logits of the last token only (num_last_tokens=1); peak alone, time
   interleaved as for training.
 - generate: bf16 weights, greedy (top_k=1), prompt 128 + 256 new tokens; the whole generate call (wall clock between
@@ -35,9 +36,9 @@ sys.path.insert(0, ROOT)                                                        
 
 SIZES = dict(
     full=dict(d_model=768, n_layer=24, vocab=50277, check=(2, 256), train=((8, 2048), (1, 16384)), train_warmup=2,
-              train_steps=4, train_rounds=16, prefill=((8, 2048), (1, 32768)), prefill_warmup=2, prefill_reps=5, prefill_rounds=20, prompt=128, n_new=256,
+              train_steps=4, train_rounds=10, train_block=4, prefill=((8, 2048), (1, 32768)), prefill_warmup=2, prefill_reps=5, prefill_rounds=20, prompt=128, n_new=256,
               gen_batches=(1, 16, 64), gen_reps=3, gen_reps_eager=1, gen_eager_warmup_new=4, scan=(8, 2048)),
-    tiny=dict(d_model=64, n_layer=2, vocab=256, check=(2, 32), train=((2, 32),), train_warmup=1, train_steps=2, train_rounds=2,
+    tiny=dict(d_model=64, n_layer=2, vocab=256, check=(2, 32), train=((2, 32),), train_warmup=1, train_steps=2, train_rounds=2, train_block=2,
               prefill=((2, 32),), prefill_warmup=1, prefill_reps=2, prefill_rounds=2, prompt=8, n_new=8, gen_batches=(1, 2), gen_reps=1,
               gen_reps_eager=1, gen_eager_warmup_new=2, scan=(2, 32)))
 PARTS = ('train', 'prefill', 'generate', 'scan')
@@ -207,11 +208,18 @@ def bench_train(s, libs, sd, device, rows, save):
                             f'{name}_loss0': r['loss0'], f'{name}_resident_before_GiB': r['resident_before_GiB']})
                 log(f"  {r['ms']:.2f} ms/step, peak {r['peak'] if r['peak'] is None else round(r['peak'], 2)} GiB, loss {r['loss0']:.4f}")
         log(f'train b={b} L={L}, interleaved ({s["train_rounds"]} rounds)')
-        makers = {n: (lambda lib=lib: make_trainer(lib, s, sd, device, b, L)[0]) for n, lib in libs.items()}
-        r = attempt(row, lambda: interleaved(makers, device, s['train_warmup'], s['train_rounds']), device)
+        k = s['train_block']
+        def block(lib):
+            step = make_trainer(lib, s, sd, device, b, L)[0]
+            def run():
+                for _ in range(k): step()
+            return run
+        makers = {n: (lambda lib=lib: block(lib)) for n, lib in libs.items()}
+        r = attempt(row, lambda: interleaved(makers, device, 1, s['train_rounds']), device)
         if r:
+            row['train_block'] = k
             for n, v in r.items():
-                row.update({f'{n}_ms': v['ms'], f'{n}_times_ms': v['times_ms']}); log(f"  {n} {v['ms']:.2f} ms/step")
+                row.update({f'{n}_ms': v['ms'] / k, f'{n}_times_ms': [t / k for t in v['times_ms']]}); log(f"  {n} {v['ms'] / k:.2f} ms/step")
         finish(row, rows, save)
 
 def bench_prefill(s, libs, sd, device, dtype, rows, save):
