@@ -61,7 +61,7 @@ DEFAULT_MODE = {  # experiment -> what the default run changes in the chapter's 
                          "(`shared_prefix_logits`, the same logits as `answer_logits`: about a quarter of the arithmetic), "
                          "800 steps of 32 pictures (96 questions) instead of 1200 of 64 questions drawn one by one. The encoder "
                          "stage is unchanged, so the visual tokens and their norms are the --full ones; with all 64 tokens the "
-                         "model answers 92.4% of svtr_fixes' 1,200 test questions (the --full model: about 93%) and the verdicts on SVTR and "
+                         "model answers 92.4% of svtr_fixes' 1,200 test questions (--full: 92.8%) and the verdicts on SVTR and "
                          "on the norm come out as at --full. svtr_fixes reuses the model (one training per process). Tested on 100 pictures (300 "
                          "questions) instead of 400 and at 4 values of k instead of 6. (Fewer or faster-rate steps that we "
                          "tried answered 56-86%; a model near chance gives SVTR no verdict worth reading, and one at 59% "
