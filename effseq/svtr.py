@@ -304,6 +304,12 @@ class TransformerBlock(nn.Module):
         self.gate = nn.Linear(d, d_mlp, bias=bias) if mlp == 'swiglu' else None
         self.down = nn.Linear(d_mlp, d, bias=bias)
 
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        "The layer's second half: x + MLP(norm2(x))."
+        h = self.norm2(x)
+        h = F.silu(self.gate(h)) * self.up(h) if self.gate is not None else F.gelu(self.up(h))
+        return x + self.down(h)
+
     def forward(self, x: torch.Tensor,                 # (b, n, d)
                 causal: bool = False,                  # causal self-attention (a language model)
                 probs_for: torch.Tensor | slice | None = None,  # query positions whose attention probabilities to return
@@ -312,10 +318,7 @@ class TransformerBlock(nn.Module):
         b, n, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # (b, H, n, dh)
         a = F.scaled_dot_product_attention(q, k, v, is_causal=causal)                        # (b, H, n, dh)
-        x = x + self.out(a.transpose(1, 2).reshape(b, n, d))
-        h = self.norm2(x)
-        h = F.silu(self.gate(h)) * self.up(h) if self.gate is not None else F.gelu(self.up(h))
-        x = x + self.down(h)
+        x = self.mlp(x + self.out(a.transpose(1, 2).reshape(b, n, d)))
         if probs_for is None: return x
         pos = torch.arange(n, device=x.device)[probs_for]                                     # (q,)
         s = (q[:, :, pos] @ k.transpose(-1, -2)) / math.sqrt(d // self.heads)                 # (b, H, q, n)

@@ -203,11 +203,6 @@ class TinyLlava(nn.Module):
         return self.answer_logits(visual, questions, k, method, summary, cls_attn, generator, scores)[0]
 
 # %% ../nbs/09a_vlm.ipynb #95cc026c
-def _mlp(layer: TransformerBlock, x: torch.Tensor) -> torch.Tensor:
-    h = layer.norm2(x)
-    h = F.silu(layer.gate(h)) * layer.up(h) if layer.gate is not None else F.gelu(layer.up(h))
-    return x + layer.down(h)
-
 def shared_prefix_logits(model: TinyLlava,
                          visual: torch.Tensor,     # (s, N, d_v) visual tokens of s pictures
                          questions: torch.Tensor,  # (s, m, Q_LEN) m questions about each picture
@@ -227,10 +222,10 @@ def shared_prefix_logits(model: TinyLlava,
         mask = allowed
         if last: qt, t, mask = qt[:, :, -1:], t[:, -1:], allowed[-1:]       # last layer: the answer position only
         a = F.scaled_dot_product_attention(qt, k, v, attn_mask=mask)
-        t = _mlp(layer, t + layer.out(a.transpose(1, 2).reshape(s * m, -1, d)))
+        t = layer.mlp(t + layer.out(a.transpose(1, 2).reshape(s * m, -1, d)))
         if not last:                                                         # the prefix's own causal layer
             ap = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
-            pre = _mlp(layer, pre + layer.out(ap.transpose(1, 2).reshape(s, P, d)))
+            pre = layer.mlp(pre + layer.out(ap.transpose(1, 2).reshape(s, P, d)))
     return model.head(model.norm(t[:, -1])).view(s, m, -1)
 
 

@@ -20,10 +20,7 @@ def main():
     libs = dict(effseq=e2e.effseq_lib())
     off, _ = e2e.import_official()
     if off: libs['mamba_ssm'] = off
-    torch.manual_seed(0)
-    ref = libs['effseq']['LM'](libs['effseq']['Config'](d_model=s['d_model'], n_layer=s['n_layer'], vocab_size=s['vocab']), device=device)
-    sd = {k: v.detach().to('cpu', copy=True) for k, v in ref.state_dict().items()}
-    del ref; e2e.free(device)
+    sd = e2e.reference_state_dict(s, libs, device)
     res = dict(gpu=torch.cuda.get_device_name(), b=a.b, L=a.L, steps=a.steps, effseq=e2e.git_state(), models={})
     for name, lib in libs.items():
         step, _ = e2e.make_trainer(lib, s, sd, device, a.b, a.L)

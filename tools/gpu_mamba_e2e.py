@@ -79,6 +79,14 @@ def build(lib, s, sd, device, dtype):
     model.load_state_dict(sd, strict=True)
     return model
 
+def reference_state_dict(s, libs, device):
+    "The weights every model of a run loads: effseq's Mamba LM of size s built with seed 0, copied to the CPU."
+    torch.manual_seed(0)
+    ref = libs['effseq']['LM'](libs['effseq']['Config'](d_model=s['d_model'], n_layer=s['n_layer'], vocab_size=s['vocab']), device=device)
+    sd = {k: v.detach().to('cpu', copy=True) for k, v in ref.state_dict().items()}
+    del ref; free(device)
+    return sd
+
 def free(device):
     gc.collect()
     if device.type == 'cuda': torch.cuda.synchronize(); torch.cuda.empty_cache()
@@ -136,8 +144,7 @@ def check_logits(s, libs, sd, device):
 # ---------------------------------------------------------------- training, prefill, generation
 def make_trainer(lib, s, sd, device, b, L):
     "A training step of lib's model (forward + cross-entropy + backward + AdamW) and its list of losses."
-    model = lib['LM'](lib['Config'](d_model=s['d_model'], n_layer=s['n_layer'], vocab_size=s['vocab']), device=device, dtype=torch.float32)
-    model.load_state_dict(sd, strict=True); model.train()
+    model = build(lib, s, sd, device, torch.float32).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     x = ids(b, L + 1, s['vocab'], 2, device)
     cuda = device.type == 'cuda'
@@ -468,10 +475,7 @@ def main():
     save = lambda: open(a.out, 'w').write(json.dumps(result, indent=1, default=str))
     log(f"device {result['gpu']}, torch {result['torch']}, triton {result['triton']}; parts {parts}")
 
-    torch.manual_seed(0)
-    ref = libs['effseq']['LM'](libs['effseq']['Config'](d_model=s['d_model'], n_layer=s['n_layer'], vocab_size=s['vocab']), device=device)
-    sd = {k: v.detach().to('cpu', copy=True) for k, v in ref.state_dict().items()}
-    del ref; free(device)
+    sd = reference_state_dict(s, libs, device)
     result['params'] = sum(v.numel() for k, v in sd.items() if k != 'lm_head.weight')
     if off is not None:
         cfg = off['Config'](d_model=s['d_model'], n_layer=s['n_layer'], vocab_size=s['vocab'])

@@ -90,10 +90,7 @@ def main():
     off, why = e2e.import_official()
     if off: libs['mamba_ssm'] = off
     else: print('mamba_ssm not importable:', why)
-    torch.manual_seed(0)
-    ref = libs['effseq']['LM'](libs['effseq']['Config'](d_model=s['d_model'], n_layer=s['n_layer'], vocab_size=s['vocab']), device=device)
-    sd = {k: v.detach().to('cpu', copy=True) for k, v in ref.state_dict().items()}
-    del ref; e2e.free(device)
+    sd = e2e.reference_state_dict(s, libs, device)
     res = dict(gpu=torch.cuda.get_device_name(), baseline=off['version'] if off else None, date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
                effseq=e2e.git_state(), steps=a.steps, shapes=[])
     for b, L in shapes:
