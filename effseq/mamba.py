@@ -21,9 +21,9 @@ from .norm import RMSNorm, layer_norm_fn
 
 # %% auto #0
 __all__ = ['MIXERS', 'CausalLMOutput', 'GenerateOutput', 'CHECKSUMS', 'MambaConfig', 'InferenceParams', 'inverse_softplus',
-           'packed_seq_idx', 'Mamba', 'set_scan_backend', 'MambaInnerFn', 'mamba_inner_fn', 'mamba_inner_ref',
-           'mamba_step_update', 'S4DMixer', 'add_norm', 'Block', 'MixerModel', 'sample', 'DecodeGraph',
-           'GenerationMixin', 'MambaLMHeadModel', 'count_params', 'decode_logits', 'TransformerConfig',
+           'token_major', 'packed_seq_idx', 'Mamba', 'set_scan_backend', 'MambaInnerFn', 'mamba_inner_fn',
+           'mamba_inner_ref', 'mamba_step_update', 'S4DMixer', 'add_norm', 'Block', 'MixerModel', 'sample',
+           'DecodeGraph', 'GenerationMixin', 'MambaLMHeadModel', 'count_params', 'decode_logits', 'TransformerConfig',
            'CausalSelfAttention', 'TransformerBlock', 'TransformerLM', 'baseline_models']
 
 # %% ../nbs/05_mamba.ipynb #de8c8ec3
@@ -137,6 +137,21 @@ def _proj(W, X):
     "The weight W (m, k) applied to each of X's matrices (b, k, L): (b, m, L), one batched GEMM with W broadcast (stride 0)."
     if torch.is_autocast_enabled(X.device.type): W = W.to(torch.get_autocast_dtype(X.device.type))
     return torch.bmm(W.expand(X.shape[0], *W.shape), X)
+
+def _tokens(X):
+    "X (b, k, L) stored as in_proj's output is, as the (k, b L) matrix of its tokens (a view; see `token_major`)."
+    b, k, L = X.shape
+    return X[0] if b == 1 else X.as_strided((k, b * L), (b * L, 1))
+
+def _untokens(M, b):
+    "The (k, b L) token matrix M as the (b, k, L) tensor it stores (a view)."
+    return M.unflatten(1, (b, -1)).transpose(0, 1)
+
+def token_major(X):
+    "X (b, k, L) if it is stored as the (k, b L) matrix of its b L tokens (strides (L, b L, 1), as in_proj's output is), else such a copy."
+    b, k, L = X.shape
+    if X.stride(-1) == 1 and (k == 1 or (X.stride(1) >= L if b == 1 else X.stride(0) == L and X.stride(1) == b * L)): return X
+    return X.transpose(0, 1).contiguous().transpose(0, 1)
 
 def _in_proj(hidden_states, weight, bias=None):
     "in_proj of (b, L, d_model) as one GEMM, returned as xz (b, 2 d_inner, L) with time as the fast axis (a view, no copy)."
@@ -284,19 +299,19 @@ def set_scan_backend(model: nn.Module, backend: str | None) -> nn.Module:
 
 # %% ../nbs/05_mamba.ipynb #2bff3ab6
 def _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, store_tiles, seq_idx=None):
-    "in_proj's output xz (b, 2d, L) -> the gated scan output y (b, d, L), x_proj's output and the scan's tile states."
+    "in_proj's output xz (b, 2d, L), token-major -> the gated scan output y (b, d, L), x_proj's output (R + 2N, b L) and the scan's tile states."
     b, d, R, N, L = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1], xz.shape[-1]
-    x, z = xz[:, :d], xz[:, d:]                                        # (b, d, L) views, stride 1 along L
-    u = conv1d_fwd_triton(x, conv_w, conv_b, None, True, seq_idx=seq_idx)   # (b, d, L): conv + SiLU
-    x_dbl = _proj(x_proj_w, u)                                         # (b, R + 2N, L)
-    delta = _proj(dt_proj_w, x_dbl[:, :R])                             # (b, d, L), before its bias
-    B, C = x_dbl[:, R:R + N], x_dbl[:, R + N:]                         # (b, N, L) views, stride 1 along L
+    x, z = xz[:, :d], xz[:, d:]                                        # (b, d, L) views: (d, bL) token matrices
+    u = conv1d_fwd_triton(x, conv_w, conv_b, None, True, out=torch.empty_like(x), seq_idx=seq_idx)   # conv + SiLU, x's layout
+    x_dbl = x_proj_w @ _tokens(u)                                      # (R + 2N, bL): one GEMM over all tokens
+    delta = _untokens(dt_proj_w @ x_dbl[:R], b)                        # (b, d, L), before its bias
+    B, C = _untokens(x_dbl[R:R + N], b), _untokens(x_dbl[R + N:], b)   # (b, N, L) views, stride 1 along L
     fw, bw = _train_configs(b, d, N, L, d, xz.device) if store_tiles else (None, None)
     y, _, tiles = scan_fwd_triton(u, delta, A, B, C, D, z, delta_bias, softplus, None, store_tiles, fw, seq_idx)
     return y, x_dbl, tiles, bw
 
 class MambaInnerFn(torch.autograd.Function):
-    "The Mamba block from in_proj's output to out_proj's: conv, x_proj, dt_proj, scan and gate, out_proj; the conv and delta recomputed in the backward."
+    "The Mamba block from in_proj's output (token-major) to out_proj's: conv, x_proj, dt_proj, scan and gate, out_proj; the conv and delta recomputed in the backward."
     @staticmethod
     def forward(ctx, xz, conv_w, conv_b, x_proj_w, dt_proj_w, out_proj_w, out_proj_b, A, D, delta_bias, softplus, seq_idx=None):
         if torch.is_autocast_enabled(xz.device.type):   # the matmuls in the autocast dtype, as autocast would run them
@@ -314,25 +329,28 @@ class MambaInnerFn(torch.autograd.Function):
     def backward(ctx, dout):
         xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles = ctx.saved_tensors
         b, d, R, N = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1]
-        x, z = xz[:, :d], xz[:, d:]
-        u = conv1d_fwd_triton(x, conv_w, conv_b, None, True, seq_idx=ctx.seq_idx)   # recomputed (b, d, L), not stored
-        dt, B, C = x_dbl[:, :R], x_dbl[:, R:R + N], x_dbl[:, R + N:]
-        delta = _proj(dt_proj_w, dt)                                   # recomputed
-        dout = dout.to(xz.dtype)
-        dxz = torch.empty_like(xz)                                     # in xz's layout; the scan writes dz into it
-        like_dz = lambda: torch.empty_strided(dxz[:, d:].shape, dxz[:, d:].stride(), dtype=xz.dtype, device=xz.device)
-        dy = torch.bmm(out_proj_w.mT.expand(b, *out_proj_w.mT.shape), dout.mT, out=like_dz())   # (b, d, L), dz's layout
-        dout_b = dout.sum((0, 1)) if ctx.has_ob else None
+        dxz = torch.empty_like(xz)                                     # token-major as xz; the scan writes dz into it
+        x, z, dz = xz[:, :d], xz[:, d:], dxz[:, d:]
+        like_dz = lambda: torch.empty_strided(dz.shape, dz.stride(), dtype=xz.dtype, device=xz.device)
+        u = conv1d_fwd_triton(x, conv_w, conv_b, None, True, out=like_dz(), seq_idx=ctx.seq_idx)   # recomputed, not stored
+        dt = x_dbl[:R]                                                 # (R, bL)
+        delta = _untokens(dt_proj_w @ dt, b)                           # recomputed
+        dout = dout.to(xz.dtype).reshape(-1, dout.shape[-1])           # (bL, d_model): a row a token
+        dy = like_dz(); torch.mm(out_proj_w.mT, dout.mT, out=_tokens(dy))   # (d, bL), in dz's layout
         y = like_dz()                                                  # the gated scan output, recomputed by the scan's backward
-        du, ddelta, dA, dB, dC, dD, _, ddb, _ = scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, None, tiles,
-                                                                dy, None, ctx.bw, grads_out=(like_dz(), like_dz(), dxz[:, d:]), out_z=y,
-                                                                seq_idx=ctx.seq_idx)
-        dout_w = torch.bmm(dout.mT, y.mT).sum(0, dtype=torch.float32)                 # (d_model, d)
-        ddt_w = torch.bmm(ddelta, dt.mT).sum(0, dtype=torch.float32)                      # (d, R)
-        dx_dbl = torch.cat([_proj(dt_proj_w.mT, ddelta), dB, dC], 1)   # (b, R + 2N, L)
-        dx_proj_w = torch.bmm(dx_dbl, u.mT).sum(0, dtype=torch.float32)                   # (R + 2N, d)
-        du.baddbmm_(x_proj_w.mT.expand(b, *x_proj_w.mT.shape), dx_dbl)               # + x_proj's share of u's gradient
+        du, ddelta, dA, dB, dC, dD, _, ddb, _ = scan_bwd_triton(u, delta, A, _untokens(x_dbl[R:R + N], b), _untokens(x_dbl[R + N:], b),
+                                                                D, z, delta_bias, ctx.softplus, None, tiles, dy, None, ctx.bw,
+                                                                grads_out=(like_dz(), like_dz(), dz), out_z=y, seq_idx=ctx.seq_idx)
+        # every weight gradient is one GEMM over all b L tokens (no per-sequence products to sum)
+        dout_w = (dout.mT @ _tokens(y).mT).float()                     # (d_model, d)
+        ddt_w = (_tokens(ddelta) @ dt.mT).float()                      # (d, R)
+        dx_dbl = torch.empty_like(x_dbl)                               # (R + 2N, bL): the gradients of delta's inputs, B, C
+        torch.mm(dt_proj_w.mT, _tokens(ddelta), out=dx_dbl[:R])
+        _untokens(dx_dbl[R:R + N], b).copy_(dB); _untokens(dx_dbl[R + N:], b).copy_(dC)
+        dx_proj_w = (dx_dbl @ _tokens(u).mT).float()                   # (R + 2N, d)
+        _tokens(du).addmm_(x_proj_w.mT, dx_dbl)                        # + x_proj's share of u's gradient
         _, dconv_w, dconv_b, _ = conv1d_bwd_triton(x, conv_w, conv_b, None, du, True, dx=dxz[:, :d], seq_idx=ctx.seq_idx)
+        dout_b = dout.sum(0, dtype=torch.float32) if ctx.has_ob else None
         return dxz.to(ctx.xz_dtype), dconv_w, dconv_b, dx_proj_w, ddt_w, dout_w, dout_b, dA, dD, ddb, None, None
 
 def _conv_weight_2d(w, d):
@@ -384,7 +402,7 @@ def mamba_inner_fn(xz, conv1d_weight, conv1d_bias, x_proj_weight, delta_proj_wei
     check_choice(checkpoint_lvl, 'checkpoint_lvl', (0, 1))   # both recompute the conv and delta in the backward
     if seq_idx is not None: check_seq_idx(seq_idx, xz.shape[0], xz.shape[-1], xz.device)
     if not HAS_TRITON: raise RuntimeError("mamba_inner_fn needs the triton package")
-    if xz.stride(-1) != 1: xz = xz.contiguous()                      # (time the fast axis, as mamba_ssm also makes it)
+    xz = token_major(xz)                                             # (mamba_ssm's Mamba passes it so; a test's contiguous xz is copied)
     if A.is_complex() or any(t is not None for t in (B, C, B_proj_bias, C_proj_bias)):   # the rarer forms: one step after another
         return _inner_composed(causal_conv1d_fn, selective_scan_fn, xz, w, conv1d_bias, x_proj_weight, delta_proj_weight,
                                out_proj_weight, out_proj_bias, A, B, C, D, delta_bias, B_proj_bias, C_proj_bias,
@@ -660,14 +678,22 @@ class GenerationMixin:
         out = torch.cat(seqs, 1)
         return GenerateOutput(out, scores) if output_scores else out
 
-    def _check_ids(self, input_ids):
+    def _check_ids(self, input_ids, lo_hi=None):
         "Token ids must be in the vocabulary: [0, vocab_size), not the padding rows after it (one host read: min and max together)."
         n, p = self.config.vocab_size, self.config.padded_vocab_size
         if not input_ids.numel(): return
-        lo, hi = torch.stack(torch.aminmax(input_ids)).tolist()    # one synchronisation a forward, not two
+        lo, hi = (lo_hi if lo_hi is not None else self._ids_range(input_ids)).tolist()
         if lo < 0 or hi >= n:
             pad = f"; ids in [{n}, {p}) are padding rows of the embedding" if p > n else ""
             raise ValueError(f"`input_ids` must be in [0, vocab_size) = [0, {n}), got values in [{lo}, {hi}]{pad}")
+
+    def _check_first(self, input_ids, inference_params) -> bool:
+        "Whether the ids' range is read before the forward: when a cache is to be filled, or on the CPU (no queue to wait for)."
+        return inference_params is not None or not input_ids.is_cuda
+
+    def _ids_range(self, input_ids):
+        "The smallest and largest id as one (2,) tensor on their device (reading it is the host's wait)."
+        return torch.stack(torch.aminmax(input_ids)) if input_ids.numel() else None
 
 
 # %% ../nbs/05_mamba.ipynb #a6bc9ede
@@ -704,8 +730,16 @@ class MambaLMHeadModel(nn.Module, GenerationMixin):
     def forward(self, input_ids, position_ids=None, inference_params=None, num_last_tokens: int = 0, **mixer_kwargs):
         "Logits (b, L, padded vocab) for token ids (b, L); only the last `num_last_tokens` positions when > 0; `seq_idx` / `cu_seqlens`: packed sequences."
         check_tensor(input_ids, 'input_ids', ndim=2, floating=False)
-        self._check_ids(input_ids)
-        return CausalLMOutput(logits=self._logits(input_ids, inference_params, num_last_tokens, **mixer_kwargs))
+        if self._check_first(input_ids, inference_params):
+            self._check_ids(input_ids)
+            return CausalLMOutput(logits=self._logits(input_ids, inference_params, num_last_tokens, **mixer_kwargs))
+        # On a GPU with nothing to store, the host reads the ids' range only once the whole forward is enqueued: read first,
+        # it would wait for the queue to drain and leave the GPU idle while it launches the first layers anew every step.
+        # The embedding meanwhile sees the ids clamped into range (the same ids when they are valid; no device-side assert).
+        lo_hi = self._ids_range(input_ids)
+        logits = self._logits(input_ids.clamp(0, self.config.vocab_size - 1), None, num_last_tokens, **mixer_kwargs)
+        self._check_ids(input_ids, lo_hi)                             # bad ids: the error, and no logits
+        return CausalLMOutput(logits=logits)
 
     def save_pretrained(self, save_directory, safe_serialization: bool = False):
         "Write `config.json` and `pytorch_model.bin` (or `model.safetensors`) in the state-spaces layout, each file whole or not at all, and their SHA-256 in `effseq_checksums.json`, written last."

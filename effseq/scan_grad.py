@@ -262,10 +262,22 @@ def _flip_layout(ttgir: str, BL: int) -> tuple[int, int] | None:
     return found.pop()
 
 _FLIP_CHECKED = {}   # a compiled kernel's hash -> the (P, T) its flips' layout allows, or None
+_FLIP_OF_LAUNCH = {} # a launch's signature (`_launch_key`) -> the FLIP chosen for it
+
+def _launch_key(kernel, args, flags, itemsize) -> tuple:
+    "What decides the kernel Triton compiles for a launch, or finer: constexprs, each tensor's dtype and 16-byte alignment, every other argument's value."
+    return (id(kernel), itemsize, tuple(sorted(flags.items())),
+            tuple((a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else a for a in args))
 
 def _state_loop_bwd_flip(kernel, grid, args, flags, itemsize) -> tuple:
-    "FLIP for the state-loop backward: the one-shuffle PTX flip where the compiled kernel is checked to allow it."
+    "FLIP for the state-loop backward: the one-shuffle PTX flip where the compiled kernel is checked to allow it (once per launch signature)."
     if PORTABLE_FLIP or not isinstance(kernel, triton.runtime.jit.JITFunction): return NO_FLIP_ASM   # (interpreter)
+    key = _launch_key(kernel, args, flags, itemsize)
+    if key not in _FLIP_OF_LAUNCH: _FLIP_OF_LAUNCH[key] = _find_flip(kernel, grid, args, flags, itemsize)
+    return _FLIP_OF_LAUNCH[key]
+
+def _find_flip(kernel, grid, args, flags, itemsize) -> tuple:
+    "Compile (or find) the kernel with a guessed PTX flip and keep it if the compiled layout allows it."
     BL = flags['BL']
     P = min(16 // itemsize, BL)   # the guess: a 16-byte load's worth of steps a thread
     for _ in range(2):
