@@ -160,10 +160,9 @@ def _in_proj(hidden_states, weight, bias=None):
     return xz + bias.to(xz.dtype)[:, None] if bias is not None else xz
 
 def _out_proj(y, weight, bias=None):
-    "out_proj of the gated scan output y (b, d_inner, L): (b, L, d_model), contiguous."
-    wt = weight.to(torch.get_autocast_dtype(y.device.type)) if torch.is_autocast_enabled(y.device.type) else weight
-    out = torch.bmm(y.mT.to(wt.dtype), wt.mT.expand(y.shape[0], *wt.mT.shape))          # (b, L, d_model)
-    return out + bias.to(out.dtype) if bias is not None else out
+    "out_proj of the gated scan output y (b, d_inner, L): (b, L, d_model), contiguous. `F.linear` on y's token rows, the call mamba_ssm makes, so float32 outputs match its composition bit for bit (a batched GEMM rounds differently)."
+    if not torch.is_autocast_enabled(y.device.type): y = y.to(weight.dtype)   # (autocast casts both itself)
+    return F.linear(y.mT, weight, bias)
 
 def packed_seq_idx(seq_idx, cu_seqlens, b, L, device, inference_params=None):
     "A block's packed-sequence ids (b, L) int32 from `seq_idx` or `cu_seqlens` (one row), checked; None when neither is given."

@@ -22,6 +22,11 @@ SIZES = dict(  # Mamba-130M / GPT-2-small shapes (the Mamba paper's smallest pai
     full=dict(d_model=768, mamba_layers=24, tf_layers=12, n_head=12, vocab=50277, prompts=(512, 2048, 8192, 16384),
               batches=(1, 16, 64), max_tokens=2 ** 19, n_new=64, train_batch=4, train_L=(512, 1024, 2048), train_steps=5,
               tp_prompt=2048, tp_new=128, tp_batches=(1, 2, 4, 8, 16, 32, 64, 128)),
+    # the Mamba paper's Figure 8 pair: Mamba-1.4B (2048 x 48, as state-spaces/mamba-1.4b) against a 1.3B Transformer
+    # (2048 x 24, 16 heads: GPT-3 XL's shape); only the throughput part is meant for it (--skip generation training)
+    paper=dict(d_model=2048, mamba_layers=48, tf_layers=24, n_head=16, vocab=50277, prompts=(2048,), batches=(1,),
+               max_tokens=2 ** 19, n_new=64, train_batch=1, train_L=(2048,), train_steps=5,
+               tp_prompt=2048, tp_new=128, tp_batches=(1, 2, 4, 8, 16, 32, 64, 128)),
     tiny=dict(d_model=64, mamba_layers=2, tf_layers=1, n_head=2, vocab=256, prompts=(16, 64), batches=(1, 2),
               max_tokens=2 ** 10, n_new=4, train_batch=2, train_L=(32,), train_steps=2, tp_prompt=16, tp_new=4, tp_batches=(1, 2)))
 
@@ -87,10 +92,12 @@ def bench_generation(s, device, dtype, log) -> list:
 def bench_throughput(s, device, dtype, log) -> list:
     "The Mamba paper's Figure 8 (left): generation throughput, prompt 2048 + 128 new tokens, both models on CUDA graphs."
     ms, rows = models(s, device, dtype), []
+    params = {k: count_params(v) for k, v in ms.items()}
+    log(f"parameters: {params}")
     Lp, n_new = s['tp_prompt'], s['tp_new']
     for b in s['tp_batches']:
         for name, model in ms.items():
-            row = dict(model=name, batch=b, prompt=Lp, n_new=n_new, cg=device.type == 'cuda')
+            row = dict(model=name, params=params[name], batch=b, prompt=Lp, n_new=n_new, cg=device.type == 'cuda')
             try:
                 prompt = torch.randint(0, s['vocab'], (b, Lp), device=device)
                 model.generate(prompt, Lp + n_new, cg=row['cg'])                       # warm-up and capture
@@ -100,6 +107,15 @@ def bench_throughput(s, device, dtype, log) -> list:
                 if device.type == 'cuda': torch.cuda.synchronize()
                 sec = time.perf_counter() - t0
                 row.update(seconds=sec, tokens_per_s=b * n_new / sec, tokens=int(out.shape[1] - Lp))
+                if row['cg']:   # the prefill alone, into the captured graph's cache (as generate runs it): the rest is decoding
+                    ip = model.decode_graph(b, Lp + n_new).ip
+                    with torch.inference_mode():
+                        pre = []
+                        for _ in range(2):
+                            ip.seqlen_offset = 0; torch.cuda.synchronize(); t1 = time.perf_counter()
+                            model._logits(prompt, ip, num_last_tokens=1); torch.cuda.synchronize()
+                            pre.append(time.perf_counter() - t1)
+                    row.update(prefill_seconds=min(pre), decode_seconds=sec - min(pre))
             except torch.OutOfMemoryError:
                 row.update(error='OOM')
             finally:
@@ -147,14 +163,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--out', required=True, help='JSON file to write')
     p.add_argument('--tiny', action='store_true', help='tiny sizes that run on the CPU in seconds (a smoke test)')
+    p.add_argument('--size', choices=('full', 'paper'), default='full', help="'full': the 130M pair; 'paper': Mamba-1.4B against a 1.3B Transformer")
     p.add_argument('--skip', choices=('generation', 'training', 'throughput'), nargs='*', default=(), help='leave parts out')
     a = p.parse_args()
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if device.type == 'cpu' and not a.tiny: sys.exit('no CUDA device: run with --tiny for the CPU smoke test')
-    s = SIZES['tiny' if a.tiny else 'full']
+    s = SIZES['tiny' if a.tiny else a.size]
     dtype = torch.bfloat16 if device.type == 'cuda' else torch.float32
     result = dict(device=torch.cuda.get_device_name() if device.type == 'cuda' else f'CPU ({platform.machine()})',
-                  torch=torch.__version__, dtype=str(dtype).replace('torch.', ''), sizes=s, tiny=a.tiny,
+                  torch=torch.__version__, dtype=str(dtype).replace('torch.', ''), sizes=s, size='tiny' if a.tiny else a.size, tiny=a.tiny,
                   date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
     try:
         import triton; result['triton'] = triton.__version__
