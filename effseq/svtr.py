@@ -189,20 +189,23 @@ def _divprune(x, k, **_):
 # %% ../nbs/09_svtr.ipynb #1705c6b8
 def dpp_greedy(L: torch.Tensor,      # (b, N, N) positive semi-definite kernels
                k: int,               # how many items to choose
-               eps: float = 1e-10,   # residuals at or below this add no volume (rank exhausted)
+               eps: float = 1e-10,   # residuals at or below this (or rounding noise, N ulps of the largest diagonal) add no volume
               ) -> torch.Tensor:     # (b, k) long, in the order chosen
     "Greedy MAP inference for a DPP: add, k times, the item that raises log det L_S most (fast Cholesky updates)."
     b, N, _ = L.shape
     rows = torch.arange(b, device=L.device)
     c = L.new_zeros(b, k, N)                                  # (b, k, N) Cholesky rows of the chosen items
-    d2 = L.diagonal(dim1=1, dim2=2).clone()                   # (b, N) residual of every candidate
+    diag = L.diagonal(dim1=1, dim2=2)
+    d2 = diag.clone()                                         # (b, N) residual of every candidate
+    tol = (N * torch.finfo(L.dtype).eps * diag.amax(-1, keepdim=True)).clamp_min(eps)   # (b, 1)
+    spent = diag - 2 * diag.amax(-1, keepdim=True) - 1        # once the rank is exhausted: by quality, below any live residual
     chosen = []
     for i in range(k):
-        j = d2.argmax(-1)                                     # (b,)
+        j = torch.where(d2 > tol, d2, torch.where(d2 == -float('inf'), d2, spent)).argmax(-1)   # (b,), noise never decides
         chosen.append(j)
         dj = d2[rows, j]                                      # (b,)
         e = (L[rows, j] - torch.einsum('bt,btn->bn', c[rows, :i, j], c[:, :i])) / dj.clamp_min(eps).sqrt()[:, None]
-        e = torch.where((dj > eps)[:, None], e, torch.zeros_like(e))   # (b, N)
+        e = torch.where((dj > tol[:, 0])[:, None], e, torch.zeros_like(e))   # (b, N)
         c[:, i] = e
         d2 = d2 - e * e
         d2[rows, j] = -float('inf')
