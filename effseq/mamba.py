@@ -337,15 +337,15 @@ class MambaInnerFn(torch.autograd.Function):
         dout = dout.to(xz.dtype).reshape(-1, dout.shape[-1])           # (bL, d_model): a row a token
         dy = like_dz(); torch.mm(out_proj_w.mT, dout.mT, out=_tokens(dy))   # (d, bL), in dz's layout
         y = like_dz()                                                  # the gated scan output, recomputed by the scan's backward
-        du, ddelta, dA, dB, dC, dD, _, ddb, _ = scan_bwd_triton(u, delta, A, _untokens(x_dbl[R:R + N], b), _untokens(x_dbl[R + N:], b),
-                                                                D, z, delta_bias, ctx.softplus, None, tiles, dy, None, ctx.bw,
-                                                                grads_out=(like_dz(), like_dz(), dz), out_z=y, seq_idx=ctx.seq_idx)
+        dx_dbl = torch.empty_like(x_dbl)                               # (R + 2N, bL): the gradients of delta's inputs, B, C
+        du, ddelta, dA, _, _, dD, _, ddb, _ = scan_bwd_triton(u, delta, A, _untokens(x_dbl[R:R + N], b), _untokens(x_dbl[R + N:], b),
+                                                              D, z, delta_bias, ctx.softplus, None, tiles, dy, None, ctx.bw,
+                                                              grads_out=(like_dz(), like_dz(), dz), out_z=y, seq_idx=ctx.seq_idx,
+                                                              bc_out=(_untokens(dx_dbl[R:R + N], b), _untokens(dx_dbl[R + N:], b)))
         # every weight gradient is one GEMM over all b L tokens (no per-sequence products to sum)
         dout_w = (dout.mT @ _tokens(y).mT).float()                     # (d_model, d)
         ddt_w = (_tokens(ddelta) @ dt.mT).float()                      # (d, R)
-        dx_dbl = torch.empty_like(x_dbl)                               # (R + 2N, bL): the gradients of delta's inputs, B, C
         torch.mm(dt_proj_w.mT, _tokens(ddelta), out=dx_dbl[:R])
-        _untokens(dx_dbl[R:R + N], b).copy_(dB); _untokens(dx_dbl[R + N:], b).copy_(dC)
         dx_proj_w = (dx_dbl @ _tokens(u).mT).float()                   # (R + 2N, d)
         _tokens(du).addmm_(x_proj_w.mT, dx_dbl)                        # + x_proj's share of u's gradient
         _, dconv_w, dconv_b, _ = conv1d_bwd_triton(x, conv_w, conv_b, None, du, True, dx=dxz[:, :d], seq_idx=ctx.seq_idx)

@@ -292,16 +292,43 @@ def _find_flip(kernel, grid, args, flags, itemsize) -> tuple:
     return NO_FLIP_ASM
 
 # %% ../nbs/04a_scan_grad.ipynb #a8a50765
-def _sum_bc_grad(part, X, b, G, n_dblk):
-    "Sum per-program partial gradients of B or C into X's shape (a fixed-order sum, no atomics)."
-    if X.dim() == 2: return part.sum((0, 1)).to(X.dtype)                      # (b, n_seg, D, N) -> (D, N)
-    part = part.view(b, G, n_dblk // G, *part.shape[2:]).sum(2)              # (b, G, N, L)
-    return (part[:, 0] if X.dim() == 3 else part).to(X.dtype).contiguous()
+@triton.jit
+def _sum_partials_kernel(P_ptr, O_ptr, NL, L, G, n_per, s_ob, s_og, s_on, s_ol, BLOCK: tl.constexpr):
+    "O[b, g] = the sum, in a fixed order, of the n_per (N, L) blocks of P that group (b, g) owns; O of any strides and dtype."
+    bg, pid = tl.program_id(0), tl.program_id(1)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    m = offs < NL
+    p = P_ptr + bg.to(tl.int64) * n_per * NL + offs
+    a0 = tl.zeros([BLOCK], tl.float32); a1 = tl.zeros([BLOCK], tl.float32)
+    a2 = tl.zeros([BLOCK], tl.float32); a3 = tl.zeros([BLOCK], tl.float32)
+    for _ in range(0, n_per // 4):   # four loads in flight a round, four sums
+        a0 += tl.load(p, mask=m, other=0.); a1 += tl.load(p + NL, mask=m, other=0.)
+        a2 += tl.load(p + 2 * NL, mask=m, other=0.); a3 += tl.load(p + 3 * NL, mask=m, other=0.)
+        p += 4 * NL
+    for _ in range(0, n_per % 4):
+        a0 += tl.load(p, mask=m, other=0.); p += NL
+    n, l = (offs // L).to(tl.int64), (offs % L).to(tl.int64)
+    o = O_ptr + (bg // G).to(tl.int64) * s_ob + (bg % G).to(tl.int64) * s_og + n * s_on + l * s_ol
+    tl.store(o, ((a0 + a1) + (a2 + a3)).to(O_ptr.dtype.element_ty), mask=m)
+
+def _sum_bc_grad(part, X, b, G, n_dblk, out=None):
+    "Sum per-program partial gradients of B or C into X's shape (a fixed-order sum, no atomics), into `out` if given (X's shape, any strides)."
+    if out is not None and out.shape != X.shape:
+        raise ValueError(f"`bc_out` buffers must have B's and C's shapes, got {tuple(out.shape)} for {tuple(X.shape)}")
+    if X.dim() == 2:                                                         # (b, n_seg, D, N) -> (D, N)
+        s = part.sum((0, 1)).to(X.dtype)
+        return s if out is None else out.copy_(s)
+    if out is None: out = torch.empty(X.shape, device=part.device, dtype=X.dtype)
+    N, L = part.shape[2:]                                                    # part: (b, n_dblk, N, L), group g's blocks together
+    if out.numel():
+        o, BLOCK = (out if out.dim() == 4 else out[:, None]), 512
+        _sum_partials_kernel[(b * G, triton.cdiv(N * L, BLOCK))](part, o, N * L, L, G, n_dblk // G, *o.stride(), BLOCK=BLOCK, num_warps=4)
+    return out
 
 def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, tiles, dout, dlast=None,
                     config: ScanConfig | None = None, grads_out: tuple | None = None, out_z: torch.Tensor | None = None,
-                    seq_idx=None):
-    "Launch the state-loop backward: gradients of u, delta, A, B, C, D, z, delta_bias, initial_state (None where absent); `grads_out` = (du, ddelta, dz) buffers to write into, all of one layout; `out_z`: a buffer of du's layout that receives the forward's output y * silu(z), recomputed."
+                    seq_idx=None, bc_out: tuple | None = None):
+    "Launch the state-loop backward: gradients of u, delta, A, B, C, D, z, delta_bias, initial_state (None where absent); `grads_out` = (du, ddelta, dz) buffers to write into, all of one layout; `out_z`: a buffer of du's layout that receives the forward's output y * silu(z), recomputed; `bc_out` = (dB, dC) buffers of B's and C's shapes (any strides and dtype) that receive theirs."
     b, DIM, L = u.shape; N = A.shape[1]
     sB, sC = _bc_strides(B), _bc_strides(C)
     G = max(sB[4], sC[4]); cpg = DIM // G
@@ -351,7 +378,8 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     else:
         for t in (dA, dBp, dCp, dDp, dtbp): t.zero_()
         if initial_state is not None: dh0 = dlast.float() if dlast is not None else torch.zeros_like(dh0)
-    return (du, ddt, dA.sum((0, 1)).to(A.dtype), _sum_bc_grad(dBp, B, b, G, n_dblk), _sum_bc_grad(dCp, C, b, G, n_dblk),
+    return (du, ddt, dA.sum((0, 1)).to(A.dtype), _sum_bc_grad(dBp, B, b, G, n_dblk, bc_out and bc_out[0]),
+            _sum_bc_grad(dCp, C, b, G, n_dblk, bc_out and bc_out[1]),
             dDp.sum((0, 1)).to(D.dtype) if D is not None else None, dz if z is not None else None,
             dtbp.sum((0, 1)).to(delta_bias.dtype) if delta_bias is not None else None,
             dh0.to(initial_state.dtype) if initial_state is not None else None)

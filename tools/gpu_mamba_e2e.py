@@ -23,7 +23,11 @@ afresh from that state dict, freed after), so each peak memory is that model's o
   cg=True when its generate takes `cg` (else eager, recorded); the greedy tokens of both are compared.
 - scan_model_layout / scan_contiguous: the arguments effseq's Mamba block passes to its scan (captured during a
   training forward at b=8, L=2048 under autocast), timed with effseq's `selective_scan_fn` and mamba_ssm's, forward
-  and forward+backward (triton.testing.do_bench medians), as passed and as contiguous copies.
+  and forward+backward (triton.testing.do_bench medians), as passed and as contiguous copies. These rows time the scan
+  function alone with autograd around it; the block trains through mamba_inner_fn, whose backward calls the scan's
+  backward kernel directly with the block's buffers: that is the next row.
+- inner_fn: each library's mamba_inner_fn (the block's fused path: conv, x_proj, dt_proj, scan, gate, out_proj) on layer
+  0's weights, xz in in_proj's token-major layout, bf16 autocast, forward and forward+backward.
 speedup = mamba_ssm_ms / effseq_ms (> 1: effseq is faster)."""
 import argparse, gc, inspect, json, os, platform, statistics, subprocess, sys, time, traceback
 import torch
@@ -54,7 +58,7 @@ def import_official():
         import mamba_ssm, causal_conv1d
         from mamba_ssm.models.mixer_seq_simple import MambaLMHeadModel
         from mamba_ssm.models.config_mamba import MambaConfig
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn, mamba_inner_fn
         import mamba_ssm.modules.mamba_simple as ms
         import mamba_ssm.models.mixer_seq_simple as mss
     except ImportError as e:
@@ -65,13 +69,13 @@ def import_official():
     for m in ('selective_scan_cuda', 'causal_conv1d_cuda'):
         try: files[m] = getattr(__import__(m), '__file__', None)
         except ImportError as e: files[m] = f'not importable: {e}'
-    return dict(LM=MambaLMHeadModel, Config=MambaConfig, scan=selective_scan_fn, fast=fast, files=files, file=mamba_ssm.__file__,
+    return dict(LM=MambaLMHeadModel, Config=MambaConfig, scan=selective_scan_fn, inner=mamba_inner_fn, fast=fast, files=files, file=mamba_ssm.__file__,
                 version=f"mamba_ssm {mamba_ssm.__version__} + causal_conv1d {getattr(causal_conv1d, '__version__', '?')}"), None
 
 def effseq_lib():
     import effseq.mamba as em
     from effseq.triton_scan import selective_scan_fn
-    return dict(LM=em.MambaLMHeadModel, Config=em.MambaConfig, scan=selective_scan_fn)
+    return dict(LM=em.MambaLMHeadModel, Config=em.MambaConfig, scan=selective_scan_fn, inner=em.mamba_inner_fn)
 
 def build(lib, s, sd, device, dtype):
     "lib's MambaLMHeadModel of size s on device in dtype, with the state dict sd loaded strictly."
@@ -388,6 +392,37 @@ def bench_scan(s, libs, sd, device, rows, save):
                 if r is not None: row[f'{name}_ms'] = r; log(f'  {r:.3f} ms')
             finish(row, rows, save)
     del args, contig; free(device)
+    bench_inner(s, libs, sd, device, rows, save)
+
+def inner_args(s, sd, device, b, L):
+    "mamba_inner_fn's arguments for layer 0 of the reference weights: xz (b, 2D, L) in in_proj's token-major layout, as in training."
+    w = lambda k: sd[f'backbone.layers.0.mixer.{k}'].to(device)
+    D2 = w('in_proj.weight').shape[0]
+    g = torch.Generator(device=device).manual_seed(1)
+    dt = torch.bfloat16 if device.type == 'cuda' else torch.float32                     # (the CPU smoke runs without autocast)
+    xz = torch.randn(b, L, D2, device=device, dtype=dt, generator=g).mT                 # (b, 2D, L), stride (L 2D, 1, 2D)
+    return dict(xz=xz, conv1d_weight=w('conv1d.weight'), conv1d_bias=w('conv1d.bias'), x_proj_weight=w('x_proj.weight'),
+                delta_proj_weight=w('dt_proj.weight'), out_proj_weight=w('out_proj.weight'), out_proj_bias=None,
+                A=-torch.exp(w('A_log').float()), D=w('D').float(), delta_bias=w('dt_proj.bias').float(), delta_softplus=True)
+
+def bench_inner(s, libs, sd, device, rows, save):
+    "The Mamba block's training path itself: mamba_inner_fn (conv, x_proj, dt_proj, scan, gate, out_proj), bf16 autocast, fp32 weights."
+    b, L = s['scan']
+    args = inner_args(s, sd, device, b, L)
+    for what, grad in (('fwd', False), ('fwd+bwd', True)):
+        row = dict(bench='inner_fn', what=what, b=b, L=L, D=args['xz'].shape[1] // 2, N=args['A'].shape[1], dtype='bf16 autocast, fp32 weights',
+                   args=describe(args))
+        for name, lib in libs.items():
+            if 'inner' not in lib: continue
+            fn = lambda **a: _autocast_call(lib['inner'], device, **a)
+            log(f'inner_fn {what} {name}')
+            r = attempt(row, lambda: scan_bench(fn, args, grad, device), device)
+            if r is not None: row[f'{name}_ms'] = r; log(f'  {r:.3f} ms')
+        finish(row, rows, save)
+    del args; free(device)
+
+def _autocast_call(f, device, **a):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == 'cuda'): return f(**a)
 
 # ---------------------------------------------------------------- output
 def finish(row, rows, save):
@@ -465,7 +500,7 @@ def main():
     keep = []
     if a.merge and os.path.isfile(a.out):
         old = json.load(open(a.out))
-        rerun = {'train': ('train',), 'prefill': ('prefill',), 'generate': ('generate',), 'scan': ('scan_model_layout', 'scan_contiguous')}
+        rerun = {'train': ('train',), 'prefill': ('prefill',), 'generate': ('generate',), 'scan': ('scan_model_layout', 'scan_contiguous', 'inner_fn')}
         gone = {bb for x in parts for bb in rerun[x]}
         keep = [r for r in old.get('rows', []) if r.get('bench') not in gone]
         result['merged_rows_from'] = dict(date=old.get('date'), gpu=old.get('gpu'), rows=len(keep))
@@ -501,7 +536,7 @@ def main():
         sections[part] = time.perf_counter() - t0
         log(f'{part}: {sections[part]:.0f} s'); save()
     result['seconds'] = time.perf_counter() - t_start
-    order = ['train', 'prefill', 'generate', 'scan_model_layout', 'scan_contiguous']
+    order = ['train', 'prefill', 'generate', 'scan_model_layout', 'scan_contiguous', 'inner_fn']
     rows.sort(key=lambda r: order.index(r['bench']) if r['bench'] in order else len(order))
     save()
     log('\n' + f"{result['gpu']}; baseline {result['baseline']}; speedup = mamba_ssm ms / effseq ms\n" + table(rows))
