@@ -6,9 +6,8 @@ prefill latency against visual tokens at LLaVA-1.5-7B's width for both backbones
     python3 tools/gpu_svtr_scale.py --cpu-medium                             # 09b's CPU-sized run (~40 min on a busy core)
     # on an H200, two calls (the device tool allows 10 minutes per command; a machine does not keep files between
     # calls that are more than 30 s apart, so each command is self-contained):
-    python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --easy-vqa .gpu/wheels/easy_vqa-1.0-py3-none-any.whl \
-        --deadline-s 500 --out $OUT/svtr_scale_gpu.json
     python3 tools/gpu_svtr_scale.py --parts prefill --merge nbs/data/svtr_scale_gpu.json --out $OUT/svtr_scale_gpu.json
+    (then 'train sweep easyvqa' as below)
 
 Parts (in this order; each rewrites --out with everything so far, so a command cut short still returns what it did):
 - train:   generate the data (10,000 + 800 pictures, 6 questions each, --workers processes), pretrain the encoder
@@ -22,10 +21,16 @@ Parts (in this order; each rewrites --out with everything so far, so a command c
            tokens, batch 1 and 16 (needs nothing from the other parts).
 --deadline-s skips any part (or backbone) that would start after that many seconds, and records it under 'skipped'.
 --merge starts from an earlier results file (the first command's), so the second command adds to it.
-Device time, measured on an H200 (2026-12-03): the second command (prefill) took 35 s. A first command cut off at 255 s
-had generated the data, pretrained the encoder (2,500 steps in ~80 s) and trained the Transformer LM (3,000 steps in
-78 s, held-out accuracy 58.3% with all tokens) and had started the Mamba LM: give 'train' about 6 minutes and run
-'sweep' and 'easyvqa' in a second call while the machine is warm (the weights stay in --work).
+Device time, measured on an H200 (2026-12-03): prefill 35 s; data 34 s; the encoder's 2,500 steps ~80 s; 3,000 LM steps
+of 256 questions take ~78 s for the Transformer and ~500 s for the Mamba (168 ms a step), of 128 questions 52 s and 275 s
+(but the Transformer then reached only 39.9% held out, against 58.3% at 256). Every stage (encoder, each LM, each
+backbone's sweep, easy-VQA) is saved in --work when it ends and skipped when a later command finds it there, and
+--deadline-s also holds back each LM's training, so at the default 256 three commands while the machine stays warm
+(it keeps /tmp only while warm; each line's time is planned from the stage times above, not yet run this way):
+    W="--easy-vqa .gpu/wheels/easy_vqa-1.0-py3-none-any.whl --work /tmp/svtr_work --out $OUT/svtr_scale_gpu.json"
+    python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 150 --merge nbs/data/svtr_scale_gpu.json $W  # data, encoder, Transformer (~200 s)
+    python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 60 $W    # the Mamba LM (~520 s)
+    python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 400 $W   # both sweeps, easy-VQA
 """
 import argparse, os, sys, tempfile, time
 
