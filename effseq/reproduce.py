@@ -12,7 +12,8 @@ import effseq
 from .core import *
 
 # %% auto #0
-__all__ = ['DEFAULT_MODE', 'load_chapters', 'mode_config', 'run_experiments', 'write_report', 'markdown_html', 'main']
+__all__ = ['DEFAULT_MODE', 'WEAK_VQA', 'load_chapters', 'mode_config', 'run_experiments', 'write_report', 'gpu_data_dir',
+           'gpu_claims', 'markdown_html', 'main']
 
 # %% ../nbs/10_reproduce.ipynb #1e6be0bb
 def load_chapters() -> list[str]:
@@ -185,7 +186,7 @@ def _mode_line(records: dict, device: str, mode: str) -> str:
     return ("Mode: **default** (smaller configs, from the table `DEFAULT_MODE` in chapter 10, that finish in about 4 minutes "
             "on 2 cores; each section says what it changed and why the claim still shows; `--full` runs each chapter's own CPU config).")
 
-def write_report(records: dict, out: str | Path = 'results', device: str = 'cpu', mode: str = 'default') -> Path:
+def write_report(records: dict, out: str | Path = 'results', device: str = 'cpu', mode: str = 'default', gpu_data='auto') -> Path:
     "Write `metrics.json`, `report.md` and `index.html` (figures inline) for `records` into `out`; return report.md's path."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     env = dict(_environment(device), mode=mode)
@@ -201,6 +202,12 @@ def write_report(records: dict, out: str | Path = 'results', device: str = 'cpu'
         lines += ['## The seed paper\'s claims, checked', '',
                   md_table(['experiment', 'claim', 'seed paper', 'measured here', 'holds'],
                            [[n, c['what'], c['seed'], c['ours'], _fmt_holds(c['holds'])] for n, c in claims]), '']
+    gpu = gpu_claims(gpu_data_dir() if gpu_data == 'auto' else gpu_data) if gpu_data is not None else []
+    if gpu:
+        lines += ['## Claims only a GPU can test (saved runs)', '',
+                  'Read from the GPU runs saved in `nbs/data` (not run by this command; the chapter named makes each one).', '',
+                  md_table(['claim', 'seed paper', 'measured on a GPU', 'holds', 'run'],
+                           [[c['what'], c['seed'], c['ours'], _fmt_holds(c['holds']), f"`{c['source']}`, chapter `{c['chapter']}`"] for c in gpu]), '']
     for n, r in records.items():
         lines += [f"## {r['title']}", '', f"`{n}`, chapter `{r['chapter']}`, {r['seconds']} s.", '']
         if r.get('reduced'):
@@ -214,6 +221,49 @@ def write_report(records: dict, out: str | Path = 'results', device: str = 'cpu'
     atomic_write(path, '\n'.join(lines))
     atomic_write(out / 'index.html', markdown_html('\n'.join(lines), out))
     return path
+
+# %% ../nbs/10_reproduce.ipynb #gpuclaims01
+def gpu_data_dir() -> Path | None:
+    "`nbs/data` of the checkout effseq runs from (the saved GPU runs), or None for an installed copy without one."
+    d = Path(effseq.__file__).resolve().parent.parent / 'nbs' / 'data'
+    return d if d.is_dir() else None
+
+WEAK_VQA = 0.5   # below this all-tokens accuracy a token-reduction claim is n/a: too weak a model to show degradation
+
+def gpu_claims(data) -> list[dict]:
+    "The seed's GPU claims, checked against the saved runs in folder `data` (06a's paper-scale throughput, 09b's sweep); [] for none."
+    if data is None: return []
+    data, rows = Path(data), []
+    f = data / 'mamba_throughput_paper_gpu.json'
+    if f.is_file():
+        r = json.loads(f.read_text())
+        tp = {(x['model'], x['batch']): x for x in r['throughput']}
+        bs = sorted(b for m, b in tp if m == 'Mamba' and ('Transformer', b) in tp)
+        whole = [tp['Mamba', b]['tokens_per_s'] / tp['Transformer', b]['tokens_per_s'] for b in bs]
+        dec = [tp['Transformer', b]['decode_seconds'] / tp['Mamba', b]['decode_seconds'] for b in bs]
+        m, t = tp['Mamba', bs[0]], tp['Transformer', bs[0]]
+        rows.append(dict(what='Mamba generates with up to 5x the throughput of a Transformer', seed='up to 5x',
+                         ours=f"{min(whole):.2f}-{max(whole):.2f}x for the whole call, decoding alone {min(dec):.2f}-{max(dec):.2f}x "
+                              f"({m['params'] / 1e9:.2f}B vs {t['params'] / 1e9:.2f}B parameters, prompt {m['prompt']} + {m['n_new']} "
+                              f"new tokens, batch {bs[0]}-{bs[-1]})",
+                         holds=max(whole) >= 5, source=f"{f.name}, {r['device']}, {r['date'][:10]}", chapter='06a_train'))
+    f = data / 'svtr_scale_gpu.json'
+    if f.is_file():
+        r = json.loads(f.read_text())
+        for bb, b in r.get('backbones', {}).items():
+            sw = b.get('sweep')
+            if not sw: continue
+            full = sw[0]
+            s64 = next(x for x in sw if x['method'] == 'svtr' and x['k'] == 64 and not x['summary'])
+            weak = full['accuracy'] < WEAK_VQA
+            rows.append(dict(what=f"SVTR keeps 64 of {full['k']} visual tokens with minimal degradation ({bb} language model)",
+                             seed='3x compression, minimal degradation (a simulation)',
+                             ours=f"{s64['accuracy']:.1%} against {full['accuracy']:.1%} with all tokens; counted FLOPs "
+                                  f"-{1 - s64['flops'] / full['flops']:.0%}, batch latency {s64['ms']:.1f} against {full['ms']:.1f} ms"
+                                  + (f" (n/a: under {WEAK_VQA:.0%} with all tokens, too weak a model)" if weak else ''),
+                             holds=None if weak else s64['accuracy'] >= 0.95 * full['accuracy'],
+                             source=f"{f.name}, {r['device']}", chapter='09b_svtr_scale'))
+    return rows
 
 # %% ../nbs/10_reproduce.ipynb #717d44c4
 def _inline(s: str) -> str:
