@@ -2,6 +2,7 @@
 """Where a training step's GPU time goes: effseq's Mamba LM against mamba_ssm's, same weights, one process (issue 14).
 
     PYTHONPATH=/tmp/official:$PYTHONPATH python3 tools/gpu_step_profile.py --out profile.json [--shape 1,16384 --shape 8,2048]
+    python3 tools/gpu_step_profile.py --out short.json --dims d_model=384,n_layer=12,vocab=64 --shape 128,205   # 09b's Mamba LM
 
 For each (b, L): both models' training steps (as tools/gpu_mamba_e2e.py runs them: bf16 autocast, fp32 weights,
 AdamW) warmed up, then `--steps` steps each under torch.profiler; the CUDA time of every kernel per step, summed by
@@ -82,16 +83,19 @@ def main():
     p.add_argument('--shape', action='append', help='b,L (repeatable; default 8,2048 and 1,16384)')
     p.add_argument('--steps', type=int, default=3)
     p.add_argument('--conv-ab', action='store_true', help="only the in-model A/B of effseq's conv launch configs")
+    p.add_argument('--dims', default=None, help="model sizes replacing Mamba-130M's, e.g. d_model=384,n_layer=12,vocab=64 "
+                   "(09b's Mamba LM; profile it with --shape 128,205)")
     a = p.parse_args()
     shapes = [tuple(int(v) for v in s.split(',')) for s in (a.shape or ['8,2048', '1,16384'])]
     device = torch.device('cuda')
-    s = e2e.SIZES['full']
+    s = dict(e2e.SIZES['full'])
+    if a.dims: s.update({k: int(v) for k, v in (kv.split('=') for kv in a.dims.split(','))})
     libs = dict(effseq=e2e.effseq_lib())
     off, why = e2e.import_official()
     if off: libs['mamba_ssm'] = off
     else: print('mamba_ssm not importable:', why)
     sd = e2e.reference_state_dict(s, libs, device)
-    res = dict(gpu=torch.cuda.get_device_name(), baseline=off['version'] if off else None, date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+    res = dict(dims={k: s[k] for k in ('d_model', 'n_layer', 'vocab')}, gpu=torch.cuda.get_device_name(), baseline=off['version'] if off else None, date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
                effseq=e2e.git_state(), steps=a.steps, shapes=[])
     for b, L in shapes:
         entry = dict(b=b, L=L, models={})
