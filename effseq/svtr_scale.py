@@ -275,6 +275,7 @@ class ScaleLlavaConfig:
     n_colours: int = len(SCENE_COLOURS)  # classes of the encoder's pretraining heads
     n_shapes: int = len(SCENE_SHAPES)
     fastv_layer: int = 2      # K: FastV prunes after this many Transformer layers
+    question_first: bool = False  # the question before the visual tokens (a recurrent LM then knows what to keep); no FastV
 
     @property
     def grid(self) -> int: return self.image_size // self.patch
@@ -344,6 +345,9 @@ class ScaleLlava(nn.Module):
         "Answer logits (b, vocab) with the visual tokens reduced to `k` by `method` (None: all), and the reduction."
         if method == 'fastv' and k is not None and self.cfg.backbone != 'transformer':
             raise ValueError("method 'fastv' needs attention inside the language model: use backbone='transformer'")
+        if method == 'fastv' and k is not None and self.cfg.question_first:
+            raise ValueError("method 'fastv' scores visual tokens by the question's attention to them, which needs the question "
+                             "after them: use question_first=False")
         b, n = visual.shape[:2]
         bos = (self.embed.weight[SCENE_TOKEN['<bos>']] + self.tpos[0]).expand(b, 1, -1)
         text = self.embed(questions) + self.tpos[1:]
@@ -353,7 +357,8 @@ class ScaleLlava(nn.Module):
             r = reduce_tokens(visual, k, method, summary=summary, scores=cls_attn if method == 'cls_attn' else scores,
                               grid=(self.cfg.grid, self.cfg.grid), generator=generator)
             vis = self.projector(r.tokens) + self._positions(r)
-        x = self._run(torch.cat([bos, vis.to(bos.dtype), text], 1), method, k, summary, n)
+        parts = [bos, text, vis.to(bos.dtype)] if self.cfg.question_first else [bos, vis.to(bos.dtype), text]
+        x = self._run(torch.cat(parts, 1), method, k, summary, n)          # the answer is read at the last position
         return self.head(self.norm(x[:, -1])), r
 
     def forward(self, images, questions, k=None, method='svtr', summary=False, generator=None, scores=None):
@@ -529,7 +534,7 @@ def scale_sweep(model: ScaleLlava, test: SceneVQA, visual, cls_attn, tc: ScaleTr
         return row
     rows = [measure(None, 'svtr', False, True)]
     for method in methods:
-        if method == 'fastv' and model.cfg.backbone != 'transformer': continue
+        if method == 'fastv' and (model.cfg.backbone != 'transformer' or model.cfg.question_first): continue
         if method == 'cdpruner' and not hasattr(test, 'patch_colour'): continue    # relevance needs the scene vocabulary
         for summary in summaries:
             for k in tc.ks:

@@ -32,7 +32,7 @@ backbone's sweep, easy-VQA) is saved in --work when it ends and skipped when a l
     python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 60 $W    # the Mamba LM (~520 s)
     python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 400 $W   # both sweeps, easy-VQA
 """
-import argparse, os, sys, tempfile, time
+import argparse, dataclasses, os, sys, tempfile, time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 sys.path.insert(0, ROOT)                                          # the checkout's effseq first
@@ -50,6 +50,7 @@ def main(argv=None):
     ap.add_argument('--cpu-smoke', action='store_true', help='tiny sizes on the CPU: every part runs in under a minute')
     ap.add_argument('--cpu-medium', action='store_true', help='the CPU-sized run of 09b (96 px, 36 tokens; ~40 min on a shared core): '
                     'train and sweep, to nbs/data/svtr_scale_cpu96.json')
+    ap.add_argument('--question-first', action='store_true', help='the question before the visual tokens in the LM (ScaleLlavaConfig.question_first)')
     a = ap.parse_args(argv)
     import torch
     from effseq.svtr_scale import (ScaleLlavaConfig, ScaleTrainConfig, SceneConfig, smoke_configs, medium_configs,
@@ -72,7 +73,8 @@ def main(argv=None):
         mc, sc = ScaleLlavaConfig(), SceneConfig()
         tc = ScaleTrainConfig(workers=a.workers)
         prefill, work, out, parts = {}, a.work, a.out, a.parts
-    print(f"parts {parts}; work {work}; out {out}", flush=True)
+    if a.question_first: mc = dataclasses.replace(mc, question_first=True)
+    print(f"parts {parts}; work {work}; out {out}; question first: {mc.question_first}", flush=True)
     if a.merge and os.path.exists(a.merge):
         import shutil
         os.makedirs(work, exist_ok=True); shutil.copyfile(a.merge, os.path.join(work, 'results.json'))
