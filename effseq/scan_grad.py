@@ -313,8 +313,6 @@ def _sum_partials_kernel(P_ptr, O_ptr, NL, L, G, n_per, s_ob, s_og, s_on, s_ol, 
 
 def _sum_bc_grad(part, X, b, G, n_dblk, out=None):
     "Sum per-program partial gradients of B or C into X's shape (a fixed-order sum, no atomics), into `out` if given (X's shape, any strides)."
-    if out is not None and out.shape != X.shape:
-        raise ValueError(f"`bc_out` buffers must have B's and C's shapes, got {tuple(out.shape)} for {tuple(X.shape)}")
     if X.dim() == 2:                                                         # (b, n_seg, D, N) -> (D, N)
         s = part.sum((0, 1)).to(X.dtype)
         return s if out is None else out.copy_(s)
@@ -349,6 +347,8 @@ def scan_bwd_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial
     dout = dout if grads_out is not None else dout.contiguous()
     if out_z is not None and (z is None or out_z.shape != u.shape or out_z.stride() != du.stride()):
         raise ValueError("`out_z` needs z and a (b, D, L) buffer with du's strides")
+    if bc_out is not None and (len(bc_out) != 2 or bc_out[0].shape != B.shape or bc_out[1].shape != C.shape):
+        raise ValueError(f"`bc_out` must be (dB, dC) buffers of B's and C's shapes {tuple(B.shape)} and {tuple(C.shape)}")
     part = lambda const: (torch.empty(b, cfg.n_seg, DIM, N, device=dev, dtype=f32) if const
                           else torch.empty(b, n_dblk, N, L, device=dev, dtype=f32))
     dA, dBp, dCp = part(True), part(sB[5]), part(sC[5])

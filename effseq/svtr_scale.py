@@ -632,14 +632,16 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
                 if work is not None: torch.save(dict(train=state['train'], test=state['test']), work / 'data.pt')
             for d in (state['train'], state['test']): d.images = d.images.to(tc.device)
         return state['train'], state['test']
+    def load_lm(bb):   # a backbone's model as an earlier stage saved it in `work`
+        m = ScaleLlava(dataclasses.replace(model_cfg, backbone=bb)).to(tc.device)
+        m.load_state_dict(torch.load(work / f'lm_{bb}.pt', map_location=tc.device))
+        return m.eval().requires_grad_(False)
     def models():
         if 'models' not in state:
-            state['models'] = {}
-            for bb in ('transformer', 'mamba'):
-                if not (work / f'lm_{bb}.pt').exists(): continue
-                m = ScaleLlava(dataclasses.replace(model_cfg, backbone=bb)).to(tc.device)
-                m.load_state_dict(torch.load(work / f'lm_{bb}.pt', map_location=tc.device)); state['models'][bb] = m.eval().requires_grad_(False)
+            state['models'] = {bb: load_lm(bb) for bb in ('transformer', 'mamba') if (work / f'lm_{bb}.pt').exists()}
         return state['models']
+    def spent(part, t_part):   # seconds a part took, summed over every run that worked on it
+        res['seconds'][part] = res['seconds'].get(part, 0) + time.perf_counter() - t_part
     def done(what):   # a part or stage finished: no longer listed as skipped by an earlier, cut-off run
         res['skipped'] = [s for s in res['skipped'] if s != what]
     def saved(name):  # a stage's weights from an earlier run in `work` that was cut off later (its results are in results.json)
@@ -673,11 +675,10 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
         for bb in ('transformer', 'mamba'):
             earlier = saved(f'lm_{bb}.pt') and 'train' in res['backbones'].get(bb, {})
             if not earlier and late(f'train {bb}'): continue          # a later command trains it
-            seed_everything(tc.seed)
-            m = ScaleLlava(dataclasses.replace(model_cfg, backbone=bb)).to(tc.device)
-            if earlier:
-                m.load_state_dict(torch.load(work / f'lm_{bb}.pt', map_location=tc.device)); log(f"{bb}: trained by an earlier run")
+            if earlier: m = load_lm(bb); log(f"{bb}: trained by an earlier run")
             else:
+                seed_everything(tc.seed)
+                m = ScaleLlava(dataclasses.replace(model_cfg, backbone=bb)).to(tc.device)
                 _copy_encoder(m, enc); m.vit.requires_grad_(False)
                 log(f"{bb}: language model {m.lm_params() / 1e6:.2f} M parameters")
                 hist = train_lm(m, train, tr_v, test, te_v, te_ca, tc, log)
@@ -686,7 +687,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
                 done(f'train {bb}'); _save_json(res, res_path, out)
             state['models'][bb] = m.eval().requires_grad_(False)
         del tr_v
-        res['seconds']['train'] = res['seconds'].get('train', 0) + time.perf_counter() - t_part   # (over every run that worked on it)
+        spent('train', t_part)
         if len(state['models']) == 2: done('train')
         _save_json(res, res_path, out)
     if 'sweep' in parts and not late('sweep'):
@@ -701,7 +702,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
             res.setdefault('backbones', {}).setdefault(bb, {})['sweep'] = sweep
             log(f"{bb}: all tokens {sweep[0]['accuracy']:.1%}; sweep {time.perf_counter() - t0:.0f} s"); done(f'sweep {bb}')
             _save_json(res, res_path, out)
-        res['seconds']['sweep'] = res['seconds'].get('sweep', 0) + time.perf_counter() - t_part
+        spent('sweep', t_part)
         done('sweep'); _save_json(res, res_path, out)
     if 'easyvqa' in parts and 'sweep' in res.get('easy_vqa', {}): log('easy-VQA: done by an earlier run')
     elif 'easyvqa' in parts and not late('easyvqa'):   # a data set no one here made: LM trained on its questions, our encoder frozen, images upscaled
@@ -722,12 +723,12 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
         res['easy_vqa'] = dict(train_pictures=len(ev['train'].images), train_questions=len(ev['train'].answers),
                                test_pictures=len(ev['test'].images), test_questions=len(ev['test'].answers),
                                answers=list(ev['train'].vocab), train=hist, sweep=scale_sweep(m, ev['test'], te_v, te_ca, etc))
-        res['seconds']['easyvqa'] = res['seconds'].get('easyvqa', 0) + time.perf_counter() - t_part
+        spent('easyvqa', t_part)
         done('easyvqa'); _save_json(res, res_path, out)
     if 'prefill' in parts and not late('prefill'):
         t_part = time.perf_counter()
         res['prefill'] = [r for bb in ('transformer', 'mamba') for r in prefill_vs_tokens(bb, device=tc.device, **(prefill or {}))]
-        res['seconds']['prefill'] = res['seconds'].get('prefill', 0) + time.perf_counter() - t_part
+        spent('prefill', t_part)
         done('prefill'); _save_json(res, res_path, out)
     return res
 
