@@ -603,11 +603,14 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
                    prefill: dict | None = None,  # keyword arguments of `prefill_vs_tokens` (None: its defaults)
                    easy_vqa=None,               # for 'easyvqa': None (the installed package) or the path of its wheel
                    deadline_s: float | None = None,  # start no part (or backbone's sweep) after this many seconds; record it as skipped
+                   backbones=('transformer', 'mamba'),  # the language models to train (and sweep); others saved earlier are kept
                    log=print) -> dict:
     "Issue 20's pipeline: data, encoder, both LMs ('train'); every method at every k ('sweep'); prefill latency ('prefill'); easy-VQA ('easyvqa')."
     import json
     from pathlib import Path
     for p in parts: check_choice(p, 'parts', SCALE_PARTS)
+    for bb in backbones: check_choice(bb, 'backbones', ('transformer', 'mamba'))
+    if not backbones: raise ValueError('`backbones` must name at least one of transformer, mamba')
     work = Path(work) if work is not None else None
     if work is not None: work.mkdir(parents=True, exist_ok=True)
     res_path = work / 'results.json' if work is not None else None
@@ -638,7 +641,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
         return m.eval().requires_grad_(False)
     def models():
         if 'models' not in state:
-            state['models'] = {bb: load_lm(bb) for bb in ('transformer', 'mamba') if (work / f'lm_{bb}.pt').exists()}
+            state['models'] = {bb: load_lm(bb) for bb in backbones if work is not None and (work / f'lm_{bb}.pt').exists()}
         return state['models']
     def spent(part, t_part):   # seconds a part took, summed over every run that worked on it
         res['seconds'][part] = res['seconds'].get(part, 0) + time.perf_counter() - t_part
@@ -672,7 +675,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
                               anatomy=_scale_anatomy(te_v.float().cpu(), test_fg))
         _save_json(res, res_path, out)
         res.setdefault('backbones', {}); state['models'] = {}
-        for bb in ('transformer', 'mamba'):
+        for bb in backbones:
             earlier = saved(f'lm_{bb}.pt') and 'train' in res['backbones'].get(bb, {})
             if not earlier and late(f'train {bb}'): continue          # a later command trains it
             if earlier: m = load_lm(bb); log(f"{bb}: trained by an earlier run")
@@ -688,7 +691,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
             state['models'][bb] = m.eval().requires_grad_(False)
         del tr_v
         spent('train', t_part)
-        if len(state['models']) == 2: done('train')
+        if len(state['models']) == len(backbones): done('train')
         _save_json(res, res_path, out)
     if 'sweep' in parts and not late('sweep'):
         t_part = time.perf_counter()
@@ -711,7 +714,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
         for d in ev.values():
             d.images = F.interpolate(d.images.float(), size=(model_cfg.image_size,) * 2, mode='bilinear', antialias=True,
                                      align_corners=False).round().clamp(0, 255).to(torch.uint8).to(tc.device)
-        enc = models()['transformer']
+        enc = next(iter(models().values()))   # (every LM holds the same frozen encoder)
         m = ScaleLlava(dataclasses.replace(model_cfg, backbone='transformer', vocab=len(ev['train'].vocab),
                                            q_len=ev['train'].questions.shape[1])).to(tc.device)
         _copy_encoder(m, enc); m.vit.requires_grad_(False)

@@ -28,7 +28,7 @@ backbone's sweep, easy-VQA) is saved in --work when it ends and skipped when a l
 --deadline-s also holds back each LM's training, so at the default 256 three commands while the machine stays warm
 (it keeps /tmp only while warm; each line's time is planned from the stage times above, not yet run this way):
     W="--easy-vqa .gpu/wheels/easy_vqa-1.0-py3-none-any.whl --work /tmp/svtr_work --out $OUT/svtr_scale_gpu.json"
-    python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 150 --merge nbs/data/svtr_scale_gpu.json $W  # data, encoder, Transformer (~200 s)
+    python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 200 --merge nbs/data/svtr_scale_gpu.json $W  # data, encoder, Transformer (~280 s; data + encoder took 175 s on 2026-12-03)
     python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 60 $W    # the Mamba LM (~520 s)
     python3 tools/gpu_svtr_scale.py --parts train sweep easyvqa --deadline-s 400 $W   # both sweeps, easy-VQA
 """
@@ -50,6 +50,7 @@ def main(argv=None):
     ap.add_argument('--cpu-smoke', action='store_true', help='tiny sizes on the CPU: every part runs in under a minute')
     ap.add_argument('--cpu-medium', action='store_true', help='the CPU-sized run of 09b (96 px, 36 tokens; ~40 min on a shared core): '
                     'train and sweep, to nbs/data/svtr_scale_cpu96.json')
+    ap.add_argument('--backbones', nargs='+', default=['transformer', 'mamba'], help='the language models to train and sweep')
     ap.add_argument('--question-first', action='store_true', help='the question before the visual tokens in the LM (ScaleLlavaConfig.question_first)')
     a = ap.parse_args(argv)
     import torch
@@ -79,7 +80,7 @@ def main(argv=None):
         import shutil
         os.makedirs(work, exist_ok=True); shutil.copyfile(a.merge, os.path.join(work, 'results.json'))
     res = run_svtr_scale(mc, tc, sc, parts=tuple(parts), work=work, out=out, prefill=prefill, easy_vqa=a.easy_vqa,
-                         deadline_s=a.deadline_s, log=lambda *m: print(*m, flush=True))
+                         deadline_s=a.deadline_s, backbones=tuple(a.backbones), log=lambda *m: print(*m, flush=True))
     print(scale_table(res))
     for r in res.get('prefill', []): print(r)
     print(f"done in {time.perf_counter() - t0:.0f} s; seconds per part {res['seconds']}; wrote {out}", flush=True)
