@@ -82,18 +82,13 @@ def main():
                 tiles_at[cfg.BL] = scan_fwd_triton(*fa[:10], True, cfg_f(dict(TB=cfg.BL)), *fa[12:], **fk)[2]
             bargs = list(ba); bargs[10], bargs[13] = tiles_at[cfg.BL], cfg   # (tiles, config: as mamba.py passes them)
             return do_bench(lambda: scan_bwd_triton(*bargs, **bk), warmup=10, rep=60, return_mode='median')
-        for c in [None] + fgrid:
-            cfg = d_fw if c is None else cfg_f(c)
-            r = dict(ask=c or 'default', cfg={k: v for k, v in vars(cfg).items()})
-            try: r['ms'] = time_fwd(cfg)
-            except Exception as e: r['error'] = f'{type(e).__name__}: {str(e)[:200]}'
-            entry['fwd'].append(r); print(f"b={b} L={L} fwd {r['ask']}: {r.get('ms', r.get('error'))}", flush=True)
-        for c in [None] + bgrid:
-            cfg = d_bw if c is None else cfg_b(c)
-            r = dict(ask=c or 'default', cfg={k: v for k, v in vars(cfg).items()})
-            try: r['ms'] = time_bwd(cfg)
-            except Exception as e: r['error'] = f'{type(e).__name__}: {str(e)[:200]}'
-            entry['bwd'].append(r); print(f"b={b} L={L} bwd {r['ask']}: {r.get('ms', r.get('error'))}", flush=True)
+        for kind, grid, default, make, timer in (('fwd', fgrid, d_fw, cfg_f, time_fwd), ('bwd', bgrid, d_bw, cfg_b, time_bwd)):
+            for c in [None] + grid:   # the default config first, then the grid
+                cfg = default if c is None else make(c)
+                r = dict(ask=c or 'default', cfg=dict(vars(cfg)))
+                try: r['ms'] = timer(cfg)
+                except Exception as e: r['error'] = f'{type(e).__name__}: {str(e)[:200]}'
+                entry[kind].append(r); print(f"b={b} L={L} {kind} {r['ask']}: {r.get('ms', r.get('error'))}", flush=True)
         if a.wait_official and off is None:   # the official build ran beside the grid above
             t_w = time.perf_counter()
             while time.perf_counter() - t_w < 300 and 'rc=' not in (open(a.wait_official).read() if os.path.exists(a.wait_official) else ''):
