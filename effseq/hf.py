@@ -89,6 +89,17 @@ _HF_KERNELS = {
 _HF_ONLY_KWARGS = ('use_mambapy', 'use_associative_scan')   # options of transformers' PyTorch scan, not of a kernel
 _ORIGINALS = {}                                              # transformers' functions while effseq's are in place
 
+def _names_called(fn, module) -> set:
+    "The global names `fn` looks up, and those of the functions of `module` it calls, recursively (decorators unwrapped)."
+    seen, todo, names = set(), [fn], set()
+    while todo:
+        f = inspect.unwrap(todo.pop())
+        code = getattr(f, '__code__', None)
+        if code is None or f in seen: continue
+        seen.add(f); names |= set(code.co_names)
+        todo += [g for n in code.co_names if inspect.isfunction(g := getattr(module, n, None)) and g.__module__ == module.__name__]
+    return names
+
 def _hf_mamba_module():
     "transformers' modeling_mamba, checked to have the layout that effseq's adapter expects."
     try:
@@ -101,13 +112,14 @@ def _hf_mamba_module():
     if hasattr(cls, 'cuda_kernels_forward'):
         raise RuntimeError(f"transformers {v} takes Mamba's fast path through MambaMixer.cuda_kernels_forward (the 4.x layout); "
                            "effseq.hf supports the layout of transformers 5.x (module-level kernel functions)")
-    called = set(getattr(inspect.unwrap(cls.forward), '__code__', None).co_names or ())
+    called = _names_called(cls.forward, mm)
     for name, (_, _, lead) in _HF_KERNELS.items():
         f = _ORIGINALS.get(name, getattr(mm, name, None))
         if not callable(f) or name not in called:
             raise RuntimeError(f"transformers {v}'s Mamba does not have the layout effseq.hf expects: MambaMixer.forward should call "
-                               f"the module-level function `{name}` of {_HF_MODULE} (as transformers 5.17 to 5.24 do), but "
-                               + ("the module has no such function" if not callable(f) else "the forward does not call it"))
+                               f"the module-level function `{name}` of {_HF_MODULE}, itself or through the module's other functions "
+                               "(as transformers 5.17 to 5.25 do), but "
+                               + ("the module has no such function" if not callable(f) else "the forward does not reach it"))
         got = tuple(inspect.signature(f).parameters)[:len(lead)]
         if got != lead:
             raise RuntimeError(f"transformers {v}'s `{name}` takes ({', '.join(got)}, ...) where effseq.hf expects "
