@@ -20,11 +20,11 @@ from .conv import causal_conv1d_fn, causal_conv1d_update, causal_conv1d_ref, con
 from .norm import RMSNorm, layer_norm_fn
 
 # %% auto #0
-__all__ = ['MIXERS', 'CausalLMOutput', 'GenerateOutput', 'CHECKSUMS', 'MambaConfig', 'InferenceParams', 'inverse_softplus',
-           'token_major', 'packed_seq_idx', 'Mamba', 'set_scan_backend', 'MambaInnerFn', 'mamba_inner_fn',
-           'mamba_inner_ref', 'mamba_step_update', 'S4DMixer', 'add_norm', 'Block', 'MixerModel', 'sample',
-           'DecodeGraph', 'GenerationMixin', 'MambaLMHeadModel', 'count_params', 'decode_logits', 'TransformerConfig',
-           'CausalSelfAttention', 'TransformerBlock', 'TransformerLM', 'baseline_models']
+__all__ = ['ALIGN', 'MIXERS', 'CausalLMOutput', 'GenerateOutput', 'CHECKSUMS', 'MambaConfig', 'InferenceParams',
+           'inverse_softplus', 'token_major', 'packed_seq_idx', 'Mamba', 'set_scan_backend', 'MambaInnerFn',
+           'mamba_inner_fn', 'mamba_inner_ref', 'mamba_step_update', 'S4DMixer', 'add_norm', 'Block', 'MixerModel',
+           'sample', 'DecodeGraph', 'GenerationMixin', 'MambaLMHeadModel', 'count_params', 'decode_logits',
+           'TransformerConfig', 'CausalSelfAttention', 'TransformerBlock', 'TransformerLM', 'baseline_models']
 
 # %% ../nbs/05_mamba.ipynb #de8c8ec3
 _SSM_KEYS = ('d_state', 'd_conv', 'expand', 'dt_rank', 'dt_min', 'dt_max', 'dt_init', 'dt_scale', 'dt_init_floor',
@@ -297,17 +297,36 @@ def set_scan_backend(model: nn.Module, backend: str | None) -> nn.Module:
     return model
 
 # %% ../nbs/05_mamba.ipynb #2bff3ab6
+ALIGN = 16   # Triton vectorises a load along time only where it can prove the row's start a multiple of 16 elements
+
+def _flat_scan(b, L, seq_idx) -> bool:
+    "Whether the block scans its b L tokens as one packed sequence (see the text): rows of L steps not aligned, the token matrix's are."
+    return seq_idx is None and b > 1 and L % ALIGN != 0 and (b * L) % ALIGN == 0
+
+def _flat(X):
+    "A token-major (b, k, L) tensor as one sequence of its b L tokens, (1, k, b L) (a view)."
+    return _tokens(X)[None]
+
+def _flat_seq_idx(b, L, device):
+    "The ids that mark each sequence's start when the b sequences are scanned as one: (1, b L) int32, the row's index at each token."
+    return torch.arange(b, device=device, dtype=torch.int32).repeat_interleave(L)[None]
+
 def _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, store_tiles, seq_idx=None):
-    "in_proj's output xz (b, 2d, L), token-major -> the gated scan output y (b, d, L), x_proj's output (R + 2N, b L) and the scan's tile states."
+    """in_proj's output xz (b, 2d, L), token-major -> the gated scan output y (b, d, L), x_proj's output (R + 2N, b L), the
+    scan's tile states, its backward config and the ids it ran with (`seq_idx`, or the flat layout's; see `_flat_scan`)."""
     b, d, R, N, L = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1], xz.shape[-1]
     x, z = xz[:, :d], xz[:, d:]                                        # (b, d, L) views: (d, bL) token matrices
     u = conv1d_fwd_triton(x, conv_w, conv_b, None, True, out=torch.empty_like(x), seq_idx=seq_idx)   # conv + SiLU, x's layout
     x_dbl = x_proj_w @ _tokens(u)                                      # (R + 2N, bL): one GEMM over all tokens
     delta = _untokens(dt_proj_w @ x_dbl[:R], b)                        # (b, d, L), before its bias
     B, C = _untokens(x_dbl[R:R + N], b), _untokens(x_dbl[R + N:], b)   # (b, N, L) views, stride 1 along L
-    fw, bw = _train_configs(b, d, N, L, d, xz.device) if store_tiles else (None, None)
-    y, _, tiles = scan_fwd_triton(u, delta, A, B, C, D, z, delta_bias, softplus, None, store_tiles, fw, seq_idx)
-    return y, x_dbl, tiles, bw
+    flat = _flat_scan(b, L, seq_idx)
+    view, sb, sL = (_flat, 1, b * L) if flat else ((lambda X: X), b, L)
+    sidx = _flat_seq_idx(b, L, xz.device) if flat else seq_idx
+    fw, bw = _train_configs(sb, d, N, sL, d, xz.device) if store_tiles else (None, None)
+    y, _, tiles = scan_fwd_triton(view(u), view(delta), A, view(B), view(C), D, view(z), delta_bias, softplus, None,
+                                  store_tiles, fw, sidx)
+    return (_untokens(y[0], b) if flat else y), x_dbl, tiles, bw, sidx
 
 class MambaInnerFn(torch.autograd.Function):
     "The Mamba block from in_proj's output (token-major) to out_proj's: conv, x_proj, dt_proj, scan and gate, out_proj; the conv and delta recomputed in the backward."
@@ -318,10 +337,10 @@ class MambaInnerFn(torch.autograd.Function):
             x_proj_w, dt_proj_w, out_proj_w = x_proj_w.to(cd), dt_proj_w.to(cd), out_proj_w.to(cd)
             out_proj_b = out_proj_b.to(cd) if out_proj_b is not None else None
         ctx.xz_dtype, xz = xz.dtype, xz.to(x_proj_w.dtype)
-        y, x_dbl, tiles, bw = _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, True, seq_idx)
+        y, x_dbl, tiles, bw, scan_idx = _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, True, seq_idx)
         out = _out_proj(y, out_proj_w, out_proj_b)                     # (b, L, d_model)
         ctx.save_for_backward(xz, conv_w, conv_b, x_dbl, x_proj_w, dt_proj_w, out_proj_w, A, D, delta_bias, tiles)   # not y
-        ctx.softplus, ctx.bw, ctx.has_ob, ctx.seq_idx = softplus, bw, out_proj_b is not None, seq_idx
+        ctx.softplus, ctx.bw, ctx.has_ob, ctx.seq_idx, ctx.scan_idx = softplus, bw, out_proj_b is not None, seq_idx, scan_idx
         return out
 
     @staticmethod
@@ -338,10 +357,14 @@ class MambaInnerFn(torch.autograd.Function):
         dy = like_dz(); torch.mm(out_proj_w.mT, dout.mT, out=_tokens(dy))   # (d, bL), in dz's layout
         y = like_dz()                                                  # the gated scan output, recomputed by the scan's backward
         dx_dbl = torch.empty_like(x_dbl)                               # (R + 2N, bL): the gradients of delta's inputs, B, C
-        du, ddelta, dA, _, _, dD, _, ddb, _ = scan_bwd_triton(u, delta, A, _untokens(x_dbl[R:R + N], b), _untokens(x_dbl[R + N:], b),
-                                                              D, z, delta_bias, ctx.softplus, None, tiles, dy, None, ctx.bw,
-                                                              grads_out=(like_dz(), like_dz(), dz), out_z=y, seq_idx=ctx.seq_idx,
-                                                              bc_out=(_untokens(dx_dbl[R:R + N], b), _untokens(dx_dbl[R + N:], b)))
+        view = _flat if _flat_scan(b, xz.shape[-1], ctx.seq_idx) else (lambda X: X)   # the layout the forward's scan ran in
+        du, ddelta = like_dz(), like_dz()
+        _, _, dA, _, _, dD, _, ddb, _ = scan_bwd_triton(view(u), view(delta), A, view(_untokens(x_dbl[R:R + N], b)),
+                                                        view(_untokens(x_dbl[R + N:], b)), D, view(z), delta_bias, ctx.softplus,
+                                                        None, tiles, view(dy), None, ctx.bw,
+                                                        grads_out=(view(du), view(ddelta), view(dz)), out_z=view(y),
+                                                        seq_idx=ctx.scan_idx, bc_out=(view(_untokens(dx_dbl[R:R + N], b)),
+                                                                                      view(_untokens(dx_dbl[R + N:], b))))
         # every weight gradient is one GEMM over all b L tokens (no per-sequence products to sum)
         dout_w = (dout.mT @ _tokens(y).mT).float()                     # (d_model, d)
         ddt_w = (_tokens(ddelta) @ dt.mT).float()                      # (d, R)
