@@ -89,15 +89,23 @@ _HF_KERNELS = {
 _HF_ONLY_KWARGS = ('use_mambapy', 'use_associative_scan')   # options of transformers' PyTorch scan, not of a kernel
 _ORIGINALS = {}                                              # transformers' functions while effseq's are in place
 
+def _hf_function(f):
+    """The Python function behind one of transformers' module-level names: `f` itself, or, where the `kernels` package
+    is installed (transformers 5.25 requires it), the function that the `kernels` Func module standing in its place calls."""
+    if isinstance(f, torch.nn.Module):
+        f = inspect.getclosurevars(type(f).forward).nonlocals.get('func', f)
+    return f
+
 def _names_called(fn, module) -> set:
     "The global names `fn` looks up, and those of the functions of `module` it calls, recursively (decorators unwrapped)."
     seen, todo, names = set(), [fn], set()
     while todo:
-        f = inspect.unwrap(todo.pop())
+        f = inspect.unwrap(_hf_function(todo.pop()))
         code = getattr(f, '__code__', None)
         if code is None or f in seen: continue
         seen.add(f); names |= set(code.co_names)
-        todo += [g for n in code.co_names if inspect.isfunction(g := getattr(module, n, None)) and g.__module__ == module.__name__]
+        todo += [g for n in code.co_names if inspect.isfunction(g := _hf_function(getattr(module, n, None)))
+                 and g.__module__ == module.__name__]
     return names
 
 def _hf_mamba_module():
@@ -120,7 +128,7 @@ def _hf_mamba_module():
                                f"the module-level function `{name}` of {_HF_MODULE}, itself or through the module's other functions "
                                "(as transformers 5.17 to 5.25 do), but "
                                + ("the module has no such function" if not callable(f) else "the forward does not reach it"))
-        got = tuple(inspect.signature(f).parameters)[:len(lead)]
+        got = tuple(inspect.signature(_hf_function(f)).parameters)[:len(lead)]
         if got != lead:
             raise RuntimeError(f"transformers {v}'s `{name}` takes ({', '.join(got)}, ...) where effseq.hf expects "
                                f"({', '.join(lead)}, ...): its arguments may mean something else, so effseq's kernels are not put in")
