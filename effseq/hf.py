@@ -8,7 +8,7 @@ import functools, importlib, inspect, sys
 from collections import Counter
 import torch
 from .core import *
-from .mamba import MambaConfig, MambaLMHeadModel
+from .mamba import MambaConfig, MambaLMHeadModel, token_major
 
 # %% auto #0
 __all__ = ['config_from_hf', 'config_to_hf', 'state_dict_from_hf', 'state_dict_to_hf', 'from_hf', 'to_hf', 'EffseqKernels',
@@ -148,8 +148,8 @@ def _adapter(name, fn, calls):
     def call(*args, **kwargs):
         for k in _HF_ONLY_KWARGS: kwargs.pop(k, None)
         if name == 'mamba_selective_scan': kwargs.setdefault('check_stability', False)   # A = -exp(A_log) < 0 there: no host read
-        if name == 'mamba_inner_fn' and args[0].stride(-1) != 1:     # transformers' xz is in_proj's output transposed:
-            args = (args[0].contiguous(), *args[1:])                 # time made the fast axis, as mamba_ssm's mamba_inner_fn does
+        if name == 'mamba_inner_fn':   # transformers' xz is in_proj's output transposed: one copy makes it token-major,
+            args = (token_major(args[0]), *args[1:])                 # the layout effseq's block takes (time the fast axis)
         calls[name] += 1
         return fn(*args, **kwargs)
     call.effseq_kernel = name
