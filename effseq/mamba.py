@@ -313,7 +313,7 @@ def _flat_seq_idx(b, L, device):
 
 def _inner_forward(xz, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, delta_bias, softplus, store_tiles, seq_idx=None):
     """in_proj's output xz (b, 2d, L), token-major -> the gated scan output y (b, d, L), x_proj's output (R + 2N, b L), the
-    scan's tile states, its backward config and the ids it ran with (`seq_idx`, or the flat layout's; see `_flat_scan`)."""
+    scan's tile states, its backward config and the ids it ran with (`seq_idx`, or the flat layout's; see _flat_scan)."""
     b, d, R, N, L = xz.shape[0], dt_proj_w.shape[0], dt_proj_w.shape[1], A.shape[1], xz.shape[-1]
     x, z = xz[:, :d], xz[:, d:]                                        # (b, d, L) views: (d, bL) token matrices
     u = conv1d_fwd_triton(x, conv_w, conv_b, None, True, out=torch.empty_like(x), seq_idx=seq_idx)   # conv + SiLU, x's layout
