@@ -248,7 +248,7 @@ def gpu_claims(data) -> list[dict]:
                               f"new tokens, batch {bs[0]}-{bs[-1]})",
                          holds=max(whole) >= 5, source=f"{f.name}, {r['device']}, {r['date'][:10]}", chapter='06a_train'))
     seen = set()
-    for f in (data / 'svtr_scale_gpu_t256.json', data / 'svtr_scale_gpu.json'):   # the newer run (256 questions a step) first
+    for f in (data / 'svtr_scale_gpu_t256.json', data / 'svtr_scale_gpu_m256f.json', data / 'svtr_scale_gpu.json'):   # the newer runs (256 questions a step) first
         if not f.is_file(): continue
         r = json.loads(f.read_text())
         for bb, b in r.get('backbones', {}).items():

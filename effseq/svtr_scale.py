@@ -382,7 +382,7 @@ def scene_relevance(model: ScaleLlava, visual: torch.Tensor, questions: torch.Te
 # %% ../nbs/09b_svtr_scale.ipynb #7cbb2511
 @dataclass
 class ScaleTrainConfig:
-    "How `run_svtr_scale` trains and measures (GPU defaults; on an H200 the Mamba LM's steps take ~6x the Transformer's, 168 vs 28 ms at 256 questions, so 'train' needs two ten-minute calls, each stage resuming from `work`)."
+    "How `run_svtr_scale` trains and measures (GPU defaults; on an H200 the Mamba LM's steps take ~3.8x the Transformer's, 96 vs 25 ms at 256 questions, so each backbone's 'train' takes one ten-minute call, each stage resuming from `work`)."
     train_scenes: int = 10000     # training pictures (6 questions each)
     test_scenes: int = 800        # test pictures (6 questions each)
     encoder_steps: int = 2500     # stage 1: encoder pretraining
@@ -398,6 +398,7 @@ class ScaleTrainConfig:
     latency_repeat: int = 5       # timed repeats per latency (after one warm-up)
     workers: int = 8              # processes generating the scenes
     seed: int = 0
+    lm_seed: int | None = None    # seed of each language model's initialisation and batch order (None: `seed`)
     device: str = 'cuda'
     amp: bool = True              # bfloat16 autocast on CUDA
 
@@ -491,7 +492,7 @@ def scene_accuracy(model, data, visual, cls_attn, k=None, method='svtr', summary
 
 def train_lm(model: ScaleLlava, data: SceneVQA, visual: torch.Tensor, test: SceneVQA, test_visual, test_cls, tc: ScaleTrainConfig, log=print) -> dict:
     "Stage 2: projector + language model on the frozen encoder's tokens; held-out accuracy every `eval_every` steps."
-    g = torch.Generator().manual_seed(tc.seed + 1)
+    g = torch.Generator().manual_seed((tc.seed if tc.lm_seed is None else tc.lm_seed) + 1)
     params = [p for n, p in model.named_parameters() if n.split('.')[0] in ('projector', 'embed', 'tpos', 'lm', 'norm', 'head')]
     opt, sched = _opt(params, tc.lm_lr, tc.lm_steps)
     hist, t0 = dict(loss=[], eval_step=[], eval_acc=[]), time.perf_counter()
@@ -680,7 +681,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
             if not earlier and late(f'train {bb}'): continue          # a later command trains it
             if earlier: m = load_lm(bb); log(f"{bb}: trained by an earlier run")
             else:
-                seed_everything(tc.seed)
+                seed_everything(tc.seed if tc.lm_seed is None else tc.lm_seed)
                 m = ScaleLlava(dataclasses.replace(model_cfg, backbone=bb)).to(tc.device)
                 _copy_encoder(m, enc); m.vit.requires_grad_(False)
                 log(f"{bb}: language model {m.lm_params() / 1e6:.2f} M parameters")
@@ -777,12 +778,13 @@ def scale_figures(res: dict) -> dict:
     figs = {}
     bbs = [bb for bb, r in res.get('backbones', {}).items() if r.get('sweep')]
     if bbs:
+        colour = {m: f'C{i}' for i, m in enumerate(SCALE_METHODS)}   # one colour a method in every panel
         fig, axs = subplots(len(bbs), size=(4.6, 3.6), sharey=True, squeeze=False)
         for ax, bb in zip(axs[0], bbs):
             sw = res['backbones'][bb]['sweep']
             for m in dict.fromkeys(x['method'] for x in sw[1:]):
                 rs = sorted([x for x in sw if x['method'] == m and not x['summary']], key=lambda x: x['k'])
-                ax.plot([x['k'] for x in rs], [x['accuracy'] for x in rs], 'o-', ms=3, label=m)
+                ax.plot([x['k'] for x in rs], [x['accuracy'] for x in rs], 'o-', ms=3, label=m, color=colour.get(m))
             ax.axhline(sw[0]['accuracy'], color='k', lw=0.8, ls='--', label=f"all {sw[0]['k']} tokens")
             ks = sorted({x['k'] for x in sw})
             ax.set(xscale='log', xlabel='visual tokens kept k', ylabel='answer accuracy', title=f'{bb} language model')

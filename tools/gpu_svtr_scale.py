@@ -21,9 +21,11 @@ Parts (in this order; each rewrites --out with everything so far, so a command c
            tokens, batch 1 and 16 (needs nothing from the other parts).
 --deadline-s skips any part (or backbone) that would start after that many seconds, and records it under 'skipped'.
 --merge starts from an earlier results file (the first command's), so the second command adds to it.
-Device time, measured on an H200 (2026-12-03): prefill 35 s; data 34 s; the encoder's 2,500 steps ~80 s; 3,000 LM steps
-of 256 questions take ~78 s for the Transformer and ~500 s for the Mamba (168 ms a step), of 128 questions 52 s and 275 s
-(but the Transformer then reached only 39.9% held out, against 58.3% at 256). Every stage (encoder, each LM, each
+Device time, measured on an H200 (2026-12-03/04): prefill 35 s; data 30-34 s; the encoder's 2,500 steps ~80 s; 3,000 LM
+steps of 256 questions take ~78 s for the Transformer and ~290 s for the Mamba (96 ms a step with the block's flat scan
+layout; 168 ms before it); the Mamba's sweep 35 s. One call of 'train sweep' with --backbones mamba took 441 s:
+    python3 tools/gpu_svtr_scale.py --parts train sweep --backbones mamba --work /tmp/svtr_m --out $OUT/m.json --deadline-s 470
+(--lm-seed N reseeds the LM's initialisation and batch order alone; --lm-lr, --lm-steps, --question-first for probes.) Every stage (encoder, each LM, each
 backbone's sweep, easy-VQA) is saved in --work when it ends and skipped when a later command finds it there, and
 --deadline-s also holds back each LM's training, so at the default 256 three commands while the machine stays warm
 (it keeps /tmp only while warm; each line's time is planned from the stage times above, not yet run this way):
@@ -52,6 +54,9 @@ def main(argv=None):
                     'train and sweep, to nbs/data/svtr_scale_cpu96.json')
     ap.add_argument('--backbones', nargs='+', default=['transformer', 'mamba'], help='the language models to train and sweep')
     ap.add_argument('--question-first', action='store_true', help='the question before the visual tokens in the LM (ScaleLlavaConfig.question_first)')
+    ap.add_argument('--lm-lr', type=float, default=None, help='peak learning rate of the LM stage (ScaleTrainConfig.lm_lr)')
+    ap.add_argument('--lm-steps', type=int, default=None, help='steps of the LM stage (ScaleTrainConfig.lm_steps)')
+    ap.add_argument('--lm-seed', type=int, default=None, help="seed of the LMs' initialisation and batch order (ScaleTrainConfig.lm_seed; data and encoder keep --seed 0)")
     a = ap.parse_args(argv)
     import torch
     from effseq.svtr_scale import (ScaleLlavaConfig, ScaleTrainConfig, SceneConfig, smoke_configs, medium_configs,
@@ -75,7 +80,10 @@ def main(argv=None):
         tc = ScaleTrainConfig(workers=a.workers)
         prefill, work, out, parts = {}, a.work, a.out, a.parts
     if a.question_first: mc = dataclasses.replace(mc, question_first=True)
-    print(f"parts {parts}; work {work}; out {out}; question first: {mc.question_first}", flush=True)
+    if a.lm_lr is not None: tc = dataclasses.replace(tc, lm_lr=a.lm_lr)
+    if a.lm_steps is not None: tc = dataclasses.replace(tc, lm_steps=a.lm_steps)
+    if a.lm_seed is not None: tc = dataclasses.replace(tc, lm_seed=a.lm_seed)
+    print(f"parts {parts}; work {work}; out {out}; question first: {mc.question_first}; LM lr {tc.lm_lr}, {tc.lm_steps} steps, LM seed {tc.lm_seed}", flush=True)
     if a.merge and os.path.exists(a.merge):
         import shutil
         os.makedirs(work, exist_ok=True); shutil.copyfile(a.merge, os.path.join(work, 'results.json'))
