@@ -5,15 +5,16 @@
 # %% ../nbs/04_selective.ipynb #cea46136
 from __future__ import annotations
 import math
+from functools import partial
 import torch
 import torch.nn.functional as F
 from .core import *
 from .scan import linear_scan
 
 # %% auto #0
-__all__ = ['check_seq_idx', 'seq_starts', 'seq_idx_from_cu_seqlens', 'check_scan_inputs', 'selective_scan_ref',
-           'make_scan_inputs', 'selective_scan_torch', 'scan_grads', 'check_state_update_inputs', 'heads_to_channels',
-           'selective_state_update_ref', 'selective_cpu_experiment']
+__all__ = ['SEQUENTIAL_MIN_WIDTH', 'check_seq_idx', 'seq_starts', 'seq_idx_from_cu_seqlens', 'check_scan_inputs',
+           'selective_scan_ref', 'make_scan_inputs', 'selective_scan_torch', 'scan_grads', 'check_state_update_inputs',
+           'heads_to_channels', 'selective_state_update_ref', 'selective_cpu_experiment']
 
 # %% ../nbs/04_selective.ipynb #dafc0bcb
 def check_seq_idx(seq_idx, b, L, device):
@@ -140,10 +141,14 @@ def make_scan_inputs(b=2, D=4, N=8, L=32, *, B_kind='var', G=1, with_D=True, wit
                 if isinstance(v, torch.Tensor) else v) for k, v in args.items()}
 
 # %% ../nbs/04_selective.ipynb #fc5199d8
+SEQUENTIAL_MIN_WIDTH = 16384  # b*D*N from which a CPU scans fastest step by step, on one thread or two (data/cpu_scan_methods.json)
+
 def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                         return_last_state=False, initial_state=None, seq_idx=None, method: str = 'chunked'):
+                         return_last_state=False, initial_state=None, seq_idx=None,
+                         method: str | None = None):   # a `linear_scan` method; None: 'sequential' on a CPU at b*D*N >= SEQUENTIAL_MIN_WIDTH, else 'chunked'
     "The selective scan as a few large tensor operations and one `linear_scan` (differentiable; any device)."
     b, Dm, L, N, _ = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state, seq_idx, allow_complex=True)
+    if method is None: method = 'sequential' if u.device.type == 'cpu' and b * Dm * N >= SEQUENTIAL_MIN_WIDTH else 'chunked'
     ct = torch.float64 if u.dtype == torch.float64 else torch.float32
     dt = _prepare_delta(delta, delta_bias, delta_softplus, ct)                        # (b, D, L)
     uu = u.to(ct)
@@ -247,18 +252,19 @@ def selective_state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=No
                      cpu=dict(b=2, D=128, N=16, Ls=(128, 512, 2048)), gpu=dict(b=8, D=1536, N=16, Ls=(512, 2048)))
 def selective_cpu_experiment(b=2, D=128, N=16, Ls=(128, 512, 2048), device='cpu') -> ExperimentResult:
     "Time the reference and the vectorised selective scan (forward, forward+backward) against L."
-    rows, series = [], {'reference fwd': [], 'chunked fwd': [], 'blelloch fwd': [], 'chunked fwd+bwd': []}
+    rows, series = [], {'reference fwd': [], 'chunked fwd': [], 'blelloch fwd': [], 'chunked fwd+bwd': [], 'sequential fwd+bwd': []}
     for L in Ls:
         a = make_scan_inputs(b=b, D=D, N=N, L=L, device=device)
         dout = torch.randn(b, D, L, device=device)
         t_ref = time_fn(lambda: selective_scan_ref(**a), warmup=0, repeat=1)
-        t_ch = time_fn(lambda: selective_scan_torch(**a), repeat=3)
+        t_ch = time_fn(lambda: selective_scan_torch(**a, method='chunked'), repeat=3)
         t_bl = time_fn(lambda: selective_scan_torch(**a, method='blelloch'), repeat=3)
-        t_bw = time_fn(lambda: scan_grads(selective_scan_torch, a, dout), repeat=2)
-        for k, v in zip(series, (t_ref, t_ch, t_bl, t_bw)): series[k].append(v * 1e3)
-        rows.append([L, f'{t_ref*1e3:.1f}', f'{t_ch*1e3:.1f}', f'{t_bl*1e3:.1f}', f'{t_bw*1e3:.1f}', f'{t_ref/t_ch:.1f}x'])
+        t_bw = time_fn(lambda: scan_grads(partial(selective_scan_torch, method='chunked'), a, dout), repeat=2)
+        t_sq = time_fn(lambda: scan_grads(partial(selective_scan_torch, method='sequential'), a, dout), repeat=2)
+        for k, v in zip(series, (t_ref, t_ch, t_bl, t_bw, t_sq)): series[k].append(v * 1e3)
+        rows.append([L, f'{t_ref*1e3:.1f}', f'{t_ch*1e3:.1f}', f'{t_bl*1e3:.1f}', f'{t_bw*1e3:.1f}', f'{t_sq*1e3:.1f}', f'{t_ref/t_ch:.1f}x'])
     fig, ax = subplots()
     plot_lines(ax, list(Ls), series, xlabel='L', ylabel='ms', title=f'selective scan b={b} D={D} N={N} ({device})', logx=True, logy=True)
-    table = md_table(['L', 'reference (ms)', 'chunked (ms)', 'blelloch (ms)', 'chunked fwd+bwd (ms)', 'speed-up of chunked'], rows)
+    table = md_table(['L', 'reference (ms)', 'chunked (ms)', 'blelloch (ms)', 'chunked fwd+bwd (ms)', 'sequential fwd+bwd (ms)', 'speed-up of chunked'], rows)
     return ExperimentResult(dict(L=list(Ls), ms=series), {'selective_cpu': fig}, table, [],
                             f"The vectorised path is {rows[-1][-1]} faster than the reference loop at L={Ls[-1]}.")
