@@ -402,6 +402,9 @@ class ScaleTrainConfig:
     device: str = 'cuda'
     amp: bool = True              # bfloat16 autocast on CUDA
 
+    @property
+    def lm_seed_used(self) -> int: return self.seed if self.lm_seed is None else self.lm_seed
+
 SCALE_METHODS = ('svtr', 'svtr_clean', 'svtr_centred', 'random', 'pool', 'cls_attn', 'fastv', 'tome', 'divprune', 'cdpruner')
 
 def smoke_configs() -> tuple[ScaleLlavaConfig, ScaleTrainConfig, SceneConfig]:
@@ -492,7 +495,7 @@ def scene_accuracy(model, data, visual, cls_attn, k=None, method='svtr', summary
 
 def train_lm(model: ScaleLlava, data: SceneVQA, visual: torch.Tensor, test: SceneVQA, test_visual, test_cls, tc: ScaleTrainConfig, log=print) -> dict:
     "Stage 2: projector + language model on the frozen encoder's tokens; held-out accuracy every `eval_every` steps."
-    g = torch.Generator().manual_seed((tc.seed if tc.lm_seed is None else tc.lm_seed) + 1)
+    g = torch.Generator().manual_seed(tc.lm_seed_used + 1)
     params = [p for n, p in model.named_parameters() if n.split('.')[0] in ('projector', 'embed', 'tpos', 'lm', 'norm', 'head')]
     opt, sched = _opt(params, tc.lm_lr, tc.lm_steps)
     hist, t0 = dict(loss=[], eval_step=[], eval_acc=[]), time.perf_counter()
@@ -681,7 +684,7 @@ def run_svtr_scale(model_cfg: ScaleLlavaConfig = ScaleLlavaConfig(), tc: ScaleTr
             if not earlier and late(f'train {bb}'): continue          # a later command trains it
             if earlier: m = load_lm(bb); log(f"{bb}: trained by an earlier run")
             else:
-                seed_everything(tc.seed if tc.lm_seed is None else tc.lm_seed)
+                seed_everything(tc.lm_seed_used)
                 m = ScaleLlava(dataclasses.replace(model_cfg, backbone=bb)).to(tc.device)
                 _copy_encoder(m, enc); m.vit.requires_grad_(False)
                 log(f"{bb}: language model {m.lm_params() / 1e6:.2f} M parameters")
@@ -752,8 +755,8 @@ def _scale_anatomy(visual, fg):
 # %% ../nbs/09b_svtr_scale.ipynb #cbfa5c35
 PUBLISHED_64 = {'CDPruner': 0.95, 'DivPrune': 0.94, 'VisionZip': 0.93}   # share of full accuracy kept, LLaVA-1.5-7B, 64 of 576 tokens (CDPruner's paper)
 
-def _sweep_acc(sweep, method, k, summary=False):
-    return next((r['accuracy'] for r in sweep if r['method'] == method and r['k'] == k and r['summary'] == summary), None)
+def _sweep_acc(sweep, method, k, summary=False, key='accuracy'):
+    return next((r[key] for r in sweep if r['method'] == method and r['k'] == k and r['summary'] == summary), None)
 
 def scale_table(res: dict) -> str:
     "Markdown: accuracy of every method at every k for each backbone, and the share of all-tokens accuracy kept at k=64."

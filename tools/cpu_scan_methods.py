@@ -5,21 +5,18 @@ to check the default rule, `SEQUENTIAL_MIN_WIDTH`).
     python3 tools/cpu_scan_methods.py [--out nbs/data/cpu_scan_methods.json]
 
 Run it on an otherwise idle machine: the numbers are wall-clock medians of a few repeats."""
-import argparse, json, os, platform, statistics, sys, time
+import argparse, json, os, platform, sys, time
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 sys.path.insert(0, ROOT)
 import torch
+from effseq.core import time_fn
 from effseq.selective import selective_scan_torch
 
 SHAPES = [(64, 128, 49, 16), (32, 128, 256, 16), (8, 128, 1024, 16), (2, 64, 4096, 16), (16, 64, 256, 4), (2, 16, 1024, 16),
           (1, 32, 16384, 16), (4, 256, 512, 16)]
 METHODS = ('chunked', 'sequential', 'blelloch')
 
-def med(f, n):
-    f(); ts = []
-    for _ in range(n):
-        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
+def med(f, n): return time_fn(f, warmup=1, repeat=n) * 1e3   # median of n runs after one warm-up, ms
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
